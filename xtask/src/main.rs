@@ -1,1 +1,154 @@
-fn main() {}
+//! `cargo xtask`: the one automation entry point of entra-rs. Run `cargo xtask help`.
+
+// xtask is the process edge of the repository: it spawns cargo, reads the environment, the clock
+// and the file system, and talks to the user on stdout and stderr. The workspace bans those
+// elsewhere (clippy.toml, [workspace.lints]); here they are the job.
+#![allow(clippy::disallowed_methods, clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
+mod ci;
+mod fuzz;
+mod tidy;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+const HELP: &str = "\
+cargo xtask: automation for the entra-rs workspace
+
+USAGE:
+    cargo xtask <COMMAND> [ARGS]
+
+COMMANDS:
+    ci                      what CI runs (.ci/run), in order, stopping at the first failure:
+                              fmt    cargo fmt --all -- --check  (+ rustfmt --check fuzz/fuzz_targets)
+                              clippy cargo clippy --workspace --all-targets -- -D warnings
+                              test   cargo xtask test
+                              doc    cargo doc --workspace --no-deps  (RUSTDOCFLAGS=\"-D warnings\")
+                              tidy   cargo xtask tidy
+    test [ARGS]             cargo test --workspace [ARGS] (unit, integration and doc tests);
+                            ARGS go to cargo verbatim, e.g. `cargo xtask test -- --nocapture`
+    fuzz --list             list the fuzz targets of fuzz/Cargo.toml
+    fuzz <TARGET>... [--seconds N] [--sanitizer S] [-- LIBFUZZER_ARGS]
+    fuzz --all [--seconds N] [--sanitizer S] [-- LIBFUZZER_ARGS]
+                            run cargo fuzz (installed on first use) on the stable toolchain for
+                            N seconds per target (default 60), then print executions per target;
+                            corpus in fuzz/corpus/<TARGET>, seeds read from fuzz/seeds/<TARGET>;
+                            S is a cargo-fuzz sanitizer (default address, or none)
+    bench [--report-only] [ARGS]
+                            cargo bench --workspace [ARGS] (criterion; default selection: the
+                            [[bench]] targets), then print the medians of the benchmarks that ran
+                            and write them to target/bench-report.md; --report-only skips the run
+                            and reports every result under target/criterion
+    tidy                    check workspace rules: `[lints] workspace = true` in every member,
+                            crate docs, #![forbid(unsafe_code)] and #![warn(missing_docs)] in every
+                            library, no todo!, unimplemented! or ignored tests in any .rs file
+    help                    print this help
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<()> {
+    let Some((command, rest)) = args.split_first() else {
+        print!("{HELP}");
+        return Ok(());
+    };
+    match command.as_str() {
+        "help" | "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        "ci" => {
+            no_args("ci", rest)?;
+            ci::ci()
+        }
+        "test" => ci::test(rest),
+        "fuzz" => fuzz::run(rest),
+        "bench" => bench::run(rest),
+        "tidy" => {
+            no_args("tidy", rest)?;
+            tidy::run()
+        }
+        other => bail!("unknown command `{other}`; run `cargo xtask help` for the list"),
+    }
+}
+
+fn no_args(command: &str, rest: &[String]) -> Result<()> {
+    match rest.first() {
+        None => Ok(()),
+        Some(arg) => bail!("`{command}` takes no arguments, got `{arg}`; run `cargo xtask help`"),
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+fn workspace_root() -> PathBuf {
+    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
+}
+
+/// The directory cargo builds into (`CARGO_TARGET_DIR` or `<root>/target`).
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
+/// A `cargo` command (the cargo that runs xtask) in the workspace root.
+fn cargo() -> Command {
+    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(program);
+    command.current_dir(workspace_root());
+    command
+}
+
+/// Runs a command to completion, echoing it first; fails if it does not exit with success.
+fn run(command: &mut Command) -> Result<()> {
+    let shown = show(command);
+    eprintln!("$ {shown}");
+    let status = command
+        .status()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// A command as a user would type it: the variables we set, then `cargo` and its arguments.
+fn show(command: &Command) -> String {
+    let mut words: Vec<String> = command
+        .get_envs()
+        .filter_map(|(key, value)| Some(format!("{}={}", key.to_string_lossy(), quote(value?))))
+        .collect();
+    let program = Path::new(command.get_program());
+    let name = program.file_name().unwrap_or(program.as_os_str());
+    words.push(name.to_string_lossy().into_owned());
+    words.extend(command.get_args().map(quote));
+    words.join(" ")
+}
+
+fn quote(word: &OsStr) -> String {
+    let word = word.to_string_lossy();
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_=./:,@+".contains(c))
+    {
+        word.into_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
