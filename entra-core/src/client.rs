@@ -430,7 +430,6 @@ impl TokenClient {
             Some(t) => Tenant::new(t)?,
             None => inner.tenant.clone(),
         };
-        let mut grant = grant.clone();
         let mut key = CacheKey::builder(
             inner.authority.host(),
             tenant.as_str(),
@@ -450,6 +449,38 @@ impl TokenClient {
                 client_claims.to_canonical_json(),
             );
         }
+        if let Some((session, _)) = &request.agent_session {
+            key = key.extension(entra_cache::CLIENT_SESSION, session.client_session());
+        }
+        let key = key.build()?;
+        let mode = if request.claims_challenge.is_some() {
+            CacheMode::Bypass
+        } else {
+            CacheMode::Use
+        };
+        // Everything below runs only when the cache cannot answer: a hit costs the key alone.
+        let load = || {
+            let plan = self.plan(request, grant, tenant);
+            let span = tracing::info_span!(
+                "entra.token",
+                client_id = %inner.client_id,
+                tenant = %plan.tenant,
+                grant_type = %plan.grant.grant_type,
+                scope = %plan.scope,
+                bypass = request.claims_challenge.is_some(),
+            );
+            let this = self.clone();
+            async move { this.fetch(plan).await }.instrument(span)
+        };
+        inner.cache.get_or_load(&key, mode, load).await
+    }
+
+    /// What to send for `request` with `grant`.
+    fn plan(&self, request: &TokenRequest, grant: &Grant, tenant: Tenant) -> Plan {
+        let mut grant = grant.clone();
+        if let TokenType::Bound { token_type, .. } = grant.token_type.clone() {
+            grant = grant.with_field("token_type", token_type);
+        }
         let mut extra_claims = request.client_claims.clone();
         let mut client_session = None;
         if let Some((session, form)) = &request.agent_session {
@@ -458,41 +489,32 @@ impl TokenClient {
                 Some(c) => c.merge(&session_claims),
                 None => session_claims,
             });
-            key = key.extension(entra_cache::CLIENT_SESSION, session.client_session());
             client_session = Some(session.client_session().to_owned());
         }
-        if let TokenType::Bound { token_type, .. } = grant.token_type.clone() {
-            grant = grant.with_field("token_type", token_type);
-        }
-        let key = key.build()?;
         let claims = request_claims(
-            &inner.capabilities,
+            &self.inner.capabilities,
             request.claims_challenge.as_ref(),
             extra_claims.as_ref(),
         );
-        let mode = if request.claims_challenge.is_some() {
-            CacheMode::Bypass
-        } else {
-            CacheMode::Use
-        };
-        let plan = Plan {
-            scope: key.scopes().collect::<Vec<_>>().join(" "),
+        // Scopes go on the wire as given (servers may treat case as significant), without
+        // repeats; the cache key normalises them separately.
+        let mut scopes: Vec<&str> = Vec::new();
+        for scope in request
+            .scopes
+            .iter()
+            .flat_map(|s| s.split_ascii_whitespace())
+        {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        Plan {
+            scope: scopes.join(" "),
             tenant,
             grant,
             claims,
             client_session,
-        };
-        let span = tracing::info_span!(
-            "entra.token",
-            client_id = %inner.client_id,
-            tenant = %plan.tenant,
-            grant_type = %plan.grant.grant_type,
-            scope = %plan.scope,
-            bypass = request.claims_challenge.is_some(),
-        );
-        let this = self.clone();
-        let load = move || async move { this.fetch(plan).await }.instrument(span);
-        inner.cache.get_or_load(&key, mode, load).await
+        }
     }
 
     /// Sends the request (retrying as the policy says) and parses the answer.

@@ -410,3 +410,81 @@ async fn bad_requests_fail_before_the_network() {
         "plain http off loopback is refused"
     );
 }
+
+/// Captures everything `tracing` writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_logs_or_errors() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let clock = ManualClock::at_unix_seconds(1_700_000_000);
+    let error_body = r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215],"trace_id":"t","correlation_id":"c"}"#;
+    let transport = Scripted::new(vec![
+        Ok(json(500, "{}".to_owned())),
+        Ok(token("eyJ-ACCESS-TOKEN-SECRET", 3600)),
+        Ok(json(401, error_body.to_owned())),
+        Ok(json(
+            200,
+            r#"{"access_token":"eyJ-SECOND-SECRET","expires_in":"nope"}"#.to_owned(),
+        )),
+    ]);
+    let client = TokenClient::builder("app-1")
+        .tenant("tenant-1")
+        .unwrap()
+        .credential(ClientCredential::Secret(Secret::new("CLIENT-SECRET-VALUE")))
+        .client_capabilities(ClientCapabilities::new(["cp1"]).unwrap())
+        .transport(transport.clone())
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let claims = Claims::parse(r#"{"access_token":{"CLAIMS-SECRET":{"essential":true}}}"#).unwrap();
+    let mut shown = String::new();
+    let ok = client
+        .get_token(&TokenRequest::new([GRAPH]).with_client_claims(claims.clone()))
+        .await
+        .unwrap();
+    shown.push_str(&format!("{ok:?} {client:?}"));
+    for request in [
+        TokenRequest::new(["https://vault.azure.net/.default"])
+            .with_claims_challenge(claims.clone()),
+        TokenRequest::new(["https://storage.azure.com/.default"]),
+    ] {
+        let err = client.get_token(&request).await.unwrap_err();
+        shown.push_str(&format!("{err} {err:?} {request:?}"));
+    }
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("retrying the token request"), "{log}");
+    assert!(log.contains("7000215"), "{log}");
+    for secret in [
+        "CLIENT-SECRET-VALUE",
+        "ACCESS-TOKEN-SECRET",
+        "SECOND-SECRET",
+        "CLAIMS-SECRET",
+        "eyJ",
+    ] {
+        assert!(!log.contains(secret), "{secret} reached the log:\n{log}");
+        assert!(
+            !shown.contains(secret),
+            "{secret} reached Debug/Display:\n{shown}"
+        );
+    }
+}
