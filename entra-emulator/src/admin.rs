@@ -1,0 +1,324 @@
+//! The admin HTTP API under `/_emulator/`: the same operations as the Rust API, as JSON.
+//!
+//! | method and path | body | answer |
+//! |---|---|---|
+//! | `GET /_emulator/info` | | URLs of this emulator |
+//! | `GET /_emulator/ca.pem` | | the CA certificate (PEM) |
+//! | `POST /_emulator/tenants` | [`TenantSeed`] | 201 `{tenant_id, issuer, token_endpoint, authority}` |
+//! | `POST /_emulator/tenants/{tenant}/applications` | [`AppRegistration`] | 201 `{client_id, object_id}` |
+//! | `POST /_emulator/resources` | `{"uri": "..."}` | 201 |
+//! | `POST /_emulator/issuers` | `{"name": "..."}` | 201 `{name, issuer}` |
+//! | `POST /_emulator/issuers/{name}/tokens` | `{"subject", "audience"?, "lifetime_secs"?}` | `{token}` |
+//! | `GET /_emulator/issuers/{name}/keys` | | the issuer's JWKS |
+//! | `GET /_emulator/issuers/{name}/.well-known/openid-configuration` | | the issuer's discovery document |
+//! | `GET`, `DELETE /_emulator/requests` | | the request log / clear it |
+//! | `GET`, `POST`, `DELETE /_emulator/faults` | a [`Fault`] or an array of them | list / add / clear |
+//! | `GET`, `POST /_emulator/settings` | [`SettingsUpdate`] | the settings |
+//! | `POST /_emulator/seed` | [`Seed`] | 204 |
+//!
+//! Errors are `{"error": "<message>"}` with status 400 or 404.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use http::{HeaderValue, StatusCode, header};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::aadsts::json_response;
+use crate::control::{Seed, SettingsUpdate, TenantSeed, describe_json_error};
+use crate::error::EmulatorError;
+use crate::fault::Fault;
+use crate::registry::{AppRegistration, TOKEN_EXCHANGE_AUDIENCE};
+use crate::state::Shared;
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/_emulator/info", get(info))
+        .route("/_emulator/ca.pem", get(ca_pem))
+        .route("/_emulator/tenants", post(add_tenant))
+        .route(
+            "/_emulator/tenants/{tenant}/applications",
+            post(add_application),
+        )
+        .route("/_emulator/resources", post(add_resource))
+        .route("/_emulator/issuers", post(add_issuer))
+        .route("/_emulator/issuers/{name}/tokens", post(mint_token))
+        .route("/_emulator/issuers/{name}/keys", get(issuer_keys))
+        .route(
+            "/_emulator/issuers/{name}/.well-known/openid-configuration",
+            get(issuer_configuration),
+        )
+        .route("/_emulator/requests", get(requests).delete(clear_requests))
+        .route(
+            "/_emulator/faults",
+            get(list_faults).post(add_faults).delete(clear_faults),
+        )
+        .route("/_emulator/settings", get(settings).post(update_settings))
+        .route("/_emulator/seed", post(seed))
+}
+
+fn ok(status: StatusCode, body: &Value) -> Response {
+    json_response(status, body, None)
+}
+
+fn no_content() -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    json_response(status, &json!({ "error": message }), None)
+}
+
+fn refused(e: &EmulatorError) -> Response {
+    let status = match e {
+        EmulatorError::UnknownTenant(_) | EmulatorError::UnknownIssuer(_) => StatusCode::NOT_FOUND,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    error(status, &e.to_string())
+}
+
+/// Parse a JSON body; the error is the answer to send.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid json body: {}", describe_json_error(&e)),
+        ))
+    })
+}
+
+async fn info(State(shared): State<Arc<Shared>>) -> Response {
+    ok(
+        StatusCode::OK,
+        &json!({
+            "https": shared.urls.https,
+            "http": shared.urls.http,
+            "authority_host": shared.urls.https,
+            "jwks_uri": format!("{}/discovery/v2.0/keys", shared.urls.https),
+            "signing_kid": shared.signing.kid(),
+        }),
+    )
+}
+
+async fn ca_pem(State(shared): State<Arc<Shared>>) -> Response {
+    let mut response = Response::new(Body::from(shared.pki.ca_pem.clone()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-pem-file"),
+    );
+    response
+}
+
+async fn add_tenant(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let seed: TenantSeed = match parse(&body) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    match shared.add_tenant_seed(&seed) {
+        Ok(()) => {
+            let id = seed.tenant_id;
+            ok(
+                StatusCode::CREATED,
+                &json!({
+                    "tenant_id": id,
+                    "issuer": shared.issuer(&id),
+                    "authority": format!("{}/{id}", shared.urls.https),
+                    "token_endpoint": format!("{}/{id}/oauth2/v2.0/token", shared.urls.https),
+                }),
+            )
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+async fn add_application(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    let app: AppRegistration = match parse(&body) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let client_id = app.client_id.clone();
+    match shared.add_application(&tenant, app) {
+        Ok(object_id) => ok(
+            StatusCode::CREATED,
+            &json!({ "client_id": client_id, "object_id": object_id }),
+        ),
+        Err(e) => refused(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourceBody {
+    uri: String,
+}
+
+async fn add_resource(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let resource: ResourceBody = match parse(&body) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    match shared.add_resource(&resource.uri) {
+        Ok(()) => ok(StatusCode::CREATED, &json!({ "uri": resource.uri })),
+        Err(e) => refused(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerBody {
+    name: String,
+}
+
+async fn add_issuer(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let issuer: IssuerBody = match parse(&body) {
+        Ok(i) => i,
+        Err(r) => return *r,
+    };
+    match shared.add_external_issuer(&issuer.name) {
+        Ok(url) => ok(
+            StatusCode::CREATED,
+            &json!({ "name": issuer.name, "issuer": url }),
+        ),
+        Err(e) => refused(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MintBody {
+    subject: String,
+    #[serde(default)]
+    audience: Option<String>,
+    #[serde(default)]
+    lifetime_secs: Option<u64>,
+}
+
+async fn mint_token(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mint: MintBody = match parse(&body) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let audience = mint.audience.as_deref().unwrap_or(TOKEN_EXCHANGE_AUDIENCE);
+    let lifetime = Duration::from_secs(mint.lifetime_secs.unwrap_or(3600));
+    match shared.mint_external_token(&name, &mint.subject, audience, lifetime) {
+        Ok(token) => ok(StatusCode::OK, &json!({ "token": token })),
+        Err(e) => refused(&e),
+    }
+}
+
+async fn issuer_keys(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    match shared.external_issuer_jwks(&name) {
+        Some(jwks) => ok(StatusCode::OK, &jwks),
+        None => refused(&EmulatorError::UnknownIssuer(name)),
+    }
+}
+
+async fn issuer_configuration(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+) -> Response {
+    if shared.external_issuer_jwks(&name).is_none() {
+        return refused(&EmulatorError::UnknownIssuer(name));
+    }
+    let issuer = shared.external_issuer_url(&name);
+    ok(
+        StatusCode::OK,
+        &json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/keys"),
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "claims_supported": ["sub", "aud", "exp", "iat", "iss", "jti", "nbf"],
+        }),
+    )
+}
+
+async fn requests(State(shared): State<Arc<Shared>>) -> Response {
+    let log = serde_json::to_value(shared.requests()).unwrap_or_else(|_| json!([]));
+    ok(StatusCode::OK, &log)
+}
+
+async fn clear_requests(State(shared): State<Arc<Shared>>) -> Response {
+    shared.clear_requests();
+    no_content()
+}
+
+async fn list_faults(State(shared): State<Arc<Shared>>) -> Response {
+    let faults = serde_json::to_value(shared.faults()).unwrap_or_else(|_| json!([]));
+    ok(StatusCode::OK, &faults)
+}
+
+async fn add_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    // One fault or an array of them; parsed by shape so errors name the real problem.
+    let is_array = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let faults = if is_array {
+        match parse::<Vec<Fault>>(&body) {
+            Ok(faults) => faults,
+            Err(r) => return *r,
+        }
+    } else {
+        match parse::<Fault>(&body) {
+            Ok(fault) => vec![fault],
+            Err(r) => return *r,
+        }
+    };
+    for fault in &faults {
+        if let Err(e) = fault.validate() {
+            return refused(&e);
+        }
+    }
+    let count = faults.len();
+    for fault in faults {
+        shared.add_fault(fault);
+    }
+    ok(StatusCode::CREATED, &json!({ "added": count }))
+}
+
+async fn clear_faults(State(shared): State<Arc<Shared>>) -> Response {
+    shared.clear_faults();
+    no_content()
+}
+
+async fn settings(State(shared): State<Arc<Shared>>) -> Response {
+    let view = serde_json::to_value(shared.settings_view()).unwrap_or_else(|_| json!({}));
+    ok(StatusCode::OK, &view)
+}
+
+async fn update_settings(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let update: SettingsUpdate = match parse(&body) {
+        Ok(u) => u,
+        Err(r) => return *r,
+    };
+    shared.update_settings(&update);
+    let view = serde_json::to_value(shared.settings_view()).unwrap_or_else(|_| json!({}));
+    ok(StatusCode::OK, &view)
+}
+
+async fn seed(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let seed: Seed = match parse(&body) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    match shared.apply_seed(&seed) {
+        Ok(()) => no_content(),
+        Err(e) => refused(&e),
+    }
+}

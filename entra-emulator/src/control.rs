@@ -1,0 +1,291 @@
+//! Operations on an emulator's registrations and settings, shared by the Rust API
+//! ([`Emulator`](crate::Emulator)) and the admin HTTP API.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, Header};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::error::EmulatorError;
+use crate::keys::ExternalIssuerKey;
+use crate::registry::{AppRegistration, ExternalIssuer, valid_issuer_name};
+use crate::state::{Shared, lock};
+
+/// A tenant to register, with its domains and applications (the body of
+/// `POST /_emulator/tenants`, and an entry of a [`Seed`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TenantSeed {
+    /// The tenant id (a GUID in real life).
+    pub tenant_id: String,
+    /// Domain names that also name the tenant (e.g. `contoso.onmicrosoft.com`).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Applications to register in it.
+    #[serde(default)]
+    pub applications: Vec<AppRegistration>,
+}
+
+impl TenantSeed {
+    /// A tenant with no domains or applications.
+    pub fn new(tenant_id: impl Into<String>) -> Self {
+        TenantSeed {
+            tenant_id: tenant_id.into(),
+            domains: Vec::new(),
+            applications: Vec::new(),
+        }
+    }
+}
+
+/// Settings changed through `POST /_emulator/settings` or a [`Seed`]; absent fields are left
+/// alone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SettingsUpdate {
+    /// Access token lifetime in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lifetime_secs: Option<u64>,
+    /// `refresh_in` in seconds; 0 stops sending it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_in_secs: Option<u64>,
+    /// Send `expires_in` (and friends) as strings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_as_string: Option<bool>,
+}
+
+/// Everything to register at start (the `--seed` file of the binary, or
+/// `POST /_emulator/seed`).
+///
+/// ```json
+/// {
+///   "tenants": [{
+///     "tenant_id": "11111111-1111-1111-1111-111111111111",
+///     "domains": ["contoso.example"],
+///     "applications": [{"client_id": "22222222-2222-2222-2222-222222222222",
+///                       "client_secrets": ["s3cr3t"]}]
+///   }],
+///   "resources": ["api://my-api"],
+///   "external_issuers": ["github"],
+///   "settings": {"token_lifetime_secs": 3600}
+/// }
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Seed {
+    /// Tenants (with their applications).
+    #[serde(default)]
+    pub tenants: Vec<TenantSeed>,
+    /// Extra resource URIs.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// External issuer names to create.
+    #[serde(default)]
+    pub external_issuers: Vec<String>,
+    /// Settings.
+    #[serde(default)]
+    pub settings: Option<SettingsUpdate>,
+}
+
+impl Seed {
+    /// Parse a seed document.
+    pub fn from_json(text: &str) -> Result<Seed, EmulatorError> {
+        serde_json::from_str(text).map_err(|e| EmulatorError::InvalidSeed(describe_json_error(&e)))
+    }
+}
+
+/// A serde_json error described without echoing the input (which may hold secrets).
+pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let safe = message.starts_with("missing field")
+        || message.starts_with("unknown field")
+        || message.starts_with("unknown variant")
+        || message.starts_with("duplicate field");
+    let what = if safe {
+        message
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        match e.classify() {
+            serde_json::error::Category::Io => "i/o error".to_owned(),
+            serde_json::error::Category::Syntax => "not valid json".to_owned(),
+            serde_json::error::Category::Data => "a value has the wrong type or form".to_owned(),
+            serde_json::error::Category::Eof => "unexpected end of json".to_owned(),
+        }
+    };
+    format!("{what} (line {}, column {})", e.line(), e.column())
+}
+
+impl Shared {
+    pub(crate) fn add_tenant(&self, tenant_id: &str) -> Result<(), EmulatorError> {
+        lock(&self.registry).add_tenant(tenant_id)
+    }
+
+    pub(crate) fn add_tenant_domain(
+        &self,
+        tenant: &str,
+        domain: &str,
+    ) -> Result<(), EmulatorError> {
+        lock(&self.registry).add_domain(tenant, domain)
+    }
+
+    pub(crate) fn add_tenant_seed(&self, seed: &TenantSeed) -> Result<(), EmulatorError> {
+        self.add_tenant(&seed.tenant_id)?;
+        for domain in &seed.domains {
+            self.add_tenant_domain(&seed.tenant_id, domain)?;
+        }
+        for app in &seed.applications {
+            self.add_application(&seed.tenant_id, app.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Register `app`; returns its service principal object id.
+    pub(crate) fn add_application(
+        &self,
+        tenant: &str,
+        app: AppRegistration,
+    ) -> Result<String, EmulatorError> {
+        Ok(lock(&self.registry)
+            .add_application(tenant, app)?
+            .object_id
+            .clone())
+    }
+
+    pub(crate) fn add_resource(&self, uri: &str) -> Result<(), EmulatorError> {
+        lock(&self.registry).add_resource(uri)
+    }
+
+    pub(crate) fn external_issuer_url(&self, name: &str) -> String {
+        format!("{}/_emulator/issuers/{name}", self.urls.https)
+    }
+
+    /// Create (or return the existing) external issuer `name`; returns its issuer URL.
+    pub(crate) fn add_external_issuer(&self, name: &str) -> Result<String, EmulatorError> {
+        if !valid_issuer_name(name) {
+            return Err(EmulatorError::InvalidIssuerName(name.to_owned()));
+        }
+        if let Some(existing) = lock(&self.registry).issuer(name) {
+            return Ok(existing.url.clone());
+        }
+        let key = ExternalIssuerKey::generate()?;
+        let url = self.external_issuer_url(name);
+        let mut registry = lock(&self.registry);
+        if let Some(existing) = registry.issuer(name) {
+            return Ok(existing.url.clone());
+        }
+        registry.add_issuer(ExternalIssuer {
+            name: name.to_owned(),
+            url: url.clone(),
+            key,
+        });
+        Ok(url)
+    }
+
+    pub(crate) fn mint_external_token_with_claims(
+        &self,
+        issuer_name: &str,
+        mut claims: Map<String, Value>,
+    ) -> Result<String, EmulatorError> {
+        let issuer = lock(&self.registry)
+            .issuer(issuer_name)
+            .ok_or_else(|| EmulatorError::UnknownIssuer(issuer_name.to_owned()))?;
+        claims
+            .entry("iss")
+            .or_insert_with(|| Value::String(issuer.url.clone()));
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some("JWT".to_owned());
+        header.kid = Some(issuer.key.kid.clone());
+        jsonwebtoken::encode(&header, &Value::Object(claims), &issuer.key.encoding)
+            .map_err(EmulatorError::Signing)
+    }
+
+    pub(crate) fn mint_external_token(
+        &self,
+        issuer_name: &str,
+        subject: &str,
+        audience: &str,
+        lifetime: Duration,
+    ) -> Result<String, EmulatorError> {
+        let now = self.now_unix();
+        let claims = json!({
+            "sub": subject,
+            "aud": audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime.as_secs(),
+            "jti": uuid::Uuid::new_v4().to_string(),
+        });
+        self.mint_external_token_with_claims(
+            issuer_name,
+            claims.as_object().cloned().unwrap_or_default(),
+        )
+    }
+
+    pub(crate) fn external_issuer_jwks(&self, name: &str) -> Option<Value> {
+        let issuer = lock(&self.registry).issuer(name)?;
+        Some(json!({ "keys": [issuer.key.jwk()] }))
+    }
+
+    pub(crate) fn update_settings(&self, update: &SettingsUpdate) {
+        let mut settings = lock(&self.settings);
+        if let Some(secs) = update.token_lifetime_secs {
+            settings.token_lifetime = Duration::from_secs(secs.max(1));
+        }
+        if let Some(secs) = update.refresh_in_secs {
+            settings.refresh_in = (secs > 0).then(|| Duration::from_secs(secs));
+        }
+        if let Some(as_string) = update.expires_in_as_string {
+            settings.expires_in_as_string = as_string;
+        }
+    }
+
+    pub(crate) fn settings_view(&self) -> SettingsUpdate {
+        let settings = lock(&self.settings);
+        SettingsUpdate {
+            token_lifetime_secs: Some(settings.token_lifetime.as_secs()),
+            refresh_in_secs: Some(settings.refresh_in.map_or(0, |d| d.as_secs())),
+            expires_in_as_string: Some(settings.expires_in_as_string),
+        }
+    }
+
+    pub(crate) fn apply_seed(&self, seed: &Seed) -> Result<(), EmulatorError> {
+        for tenant in &seed.tenants {
+            self.add_tenant_seed(tenant)?;
+        }
+        for resource in &seed.resources {
+            self.add_resource(resource)?;
+        }
+        for issuer in &seed.external_issuers {
+            self.add_external_issuer(issuer)?;
+        }
+        if let Some(settings) = &seed.settings {
+            self.update_settings(settings);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_do_not_echo_values() {
+        let err = serde_json::from_str::<SettingsUpdate>(r#"{"token_lifetime_secs":"hunter2"}"#)
+            .err()
+            .map(|e| describe_json_error(&e))
+            .unwrap_or_default();
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = Seed::from_json(r#"{"tenants":[{}]}"#)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("missing field `tenant_id`"), "{err}");
+    }
+}

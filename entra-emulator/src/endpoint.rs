@@ -1,0 +1,80 @@
+//! Which endpoint family a request path belongs to.
+//!
+//! One function, [`classify`], names the endpoint of a path for the request log and for fault
+//! matching. A new endpoint family (managed identity, say) adds its variants here and its routes
+//! in its own module.
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of endpoint a request was addressed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EndpointKind {
+    /// `/{tenant}/oauth2/v2.0/token` (and the v1 `/{tenant}/oauth2/token`).
+    Token,
+    /// `/{tenant}/v2.0/.well-known/openid-configuration`.
+    OpenIdConfiguration,
+    /// `/discovery/v2.0/keys` and `/{tenant}/discovery/v2.0/keys`.
+    Jwks,
+    /// `/common/discovery/instance` (instance discovery).
+    InstanceDiscovery,
+    /// The emulator's own control API under `/_emulator/`.
+    Admin,
+    /// Anything else.
+    Other,
+}
+
+impl EndpointKind {
+    /// The snake_case name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointKind::Token => "token",
+            EndpointKind::OpenIdConfiguration => "open_id_configuration",
+            EndpointKind::Jwks => "jwks",
+            EndpointKind::InstanceDiscovery => "instance_discovery",
+            EndpointKind::Admin => "admin",
+            EndpointKind::Other => "other",
+        }
+    }
+}
+
+/// The endpoint kind of `path` and, for tenant-scoped endpoints, the tenant segment as sent.
+pub(crate) fn classify(path: &str) -> (EndpointKind, Option<String>) {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let tenant = |s: &str| Some(s.to_owned());
+    match segments.as_slice() {
+        ["_emulator", ..] => (EndpointKind::Admin, None),
+        [t, "oauth2", "v2.0", "token"] | [t, "oauth2", "token"] => (EndpointKind::Token, tenant(t)),
+        [t, "v2.0", ".well-known", "openid-configuration"]
+        | [t, ".well-known", "openid-configuration"] => {
+            (EndpointKind::OpenIdConfiguration, tenant(t))
+        }
+        ["discovery", "v2.0", "keys"] | ["discovery", "keys"] => (EndpointKind::Jwks, None),
+        [t, "discovery", "v2.0", "keys"] | [t, "discovery", "keys"] => {
+            (EndpointKind::Jwks, tenant(t))
+        }
+        ["common", "discovery", "instance"] => (EndpointKind::InstanceDiscovery, None),
+        _ => (EndpointKind::Other, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_paths() {
+        assert_eq!(
+            classify("/t1/oauth2/v2.0/token"),
+            (EndpointKind::Token, Some("t1".into()))
+        );
+        assert_eq!(
+            classify("/t1/v2.0/.well-known/openid-configuration").0,
+            EndpointKind::OpenIdConfiguration
+        );
+        assert_eq!(classify("/discovery/v2.0/keys"), (EndpointKind::Jwks, None));
+        assert_eq!(classify("/_emulator/requests").0, EndpointKind::Admin);
+        assert_eq!(classify("/nope").0, EndpointKind::Other);
+    }
+}
