@@ -8,6 +8,7 @@
 mod bench;
 mod ci;
 mod fuzz;
+mod interop;
 mod tidy;
 
 use std::ffi::OsStr;
@@ -43,6 +44,10 @@ COMMANDS:
                             [[bench]] targets), then print the medians of the benchmarks that ran
                             and write them to target/bench-report.md; --report-only skips the run
                             and reports every result under target/criterion
+    interop                 Microsoft's own clients against the emulator: creates a Python virtual
+                            environment in target/interop, installs msal and azure-identity,
+                            starts the emulator binary and acquires client-secret and
+                            client-certificate tokens with both, verifying each against the JWKS
     tidy                    check workspace rules: `[lints] workspace = true` in every member,
                             crate docs, #![forbid(unsafe_code)] and #![warn(missing_docs)] in every
                             library, no todo!, unimplemented! or ignored tests in any .rs file
@@ -77,6 +82,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         "test" => ci::test(rest),
         "fuzz" => fuzz::run(rest),
         "bench" => bench::run(rest),
+        "interop" => interop::run_interop(rest),
         "tidy" => {
             no_args("tidy", rest)?;
             tidy::run()

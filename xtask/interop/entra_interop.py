@@ -1,0 +1,162 @@
+"""Microsoft's own clients (MSAL Python, azure-identity) against the entra-rs emulator.
+
+Run by `cargo xtask interop`, which starts the emulator binary and passes its start-up line
+(JSON: https, http, ca_pem, authority_host) as the only argument, with REQUESTS_CA_BUNDLE set
+to the emulator's CA so both clients trust it. Registers a tenant and two applications through
+the emulator's admin API, acquires client-secret and client-certificate tokens with both
+clients, and verifies every token's signature and claims against the emulator's JWKS.
+Exits non-zero on the first failure.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import uuid
+
+import jwt
+import msal
+import requests
+from azure.identity import CertificateCredential, ClientSecretCredential
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+SCOPE = "https://graph.microsoft.com/.default"
+AUDIENCE = "https://graph.microsoft.com"
+
+
+def make_certificate():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "entra-rs interop")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    sha1 = hashlib.sha1(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return cert_pem, key_pem, sha1
+
+
+class Verifier:
+    def __init__(self, base, tenant):
+        jwks = requests.get(f"{base}/discovery/v2.0/keys", timeout=10).json()
+        self.keys = {k["kid"]: jwt.PyJWK(k).key for k in jwks["keys"]}
+        self.issuer = f"{base}/{tenant}/v2.0"
+        self.tenant = tenant
+
+    def verify(self, token, client_id):
+        kid = jwt.get_unverified_header(token)["kid"]
+        claims = jwt.decode(
+            token,
+            self.keys[kid],
+            algorithms=["RS256"],
+            audience=AUDIENCE,
+            issuer=self.issuer,
+        )
+        assert claims["tid"] == self.tenant, claims
+        assert claims["azp"] == client_id, claims
+        return claims
+
+
+def main():
+    info = json.loads(sys.argv[1])
+    base = info["https"]
+    tenant = str(uuid.uuid4())
+    secret_app, cert_app = str(uuid.uuid4()), str(uuid.uuid4())
+    secret = "interop-" + uuid.uuid4().hex
+    cert_pem, key_pem, sha1 = make_certificate()
+
+    def admin(path, body):
+        r = requests.post(f"{base}/_emulator{path}", json=body, timeout=10)
+        assert r.ok, f"admin {path}: HTTP {r.status_code}"
+
+    admin("/tenants", {"tenant_id": tenant})
+    admin(f"/tenants/{tenant}/applications", {"client_id": secret_app, "client_secrets": [secret]})
+    admin(f"/tenants/{tenant}/applications", {"client_id": cert_app, "certificates": [cert_pem]})
+    verifier = Verifier(base, tenant)
+    authority = f"{base}/{tenant}"
+    results = []
+
+    def check(name, client_id, get):
+        token = get()
+        claims = verifier.verify(token, client_id)
+        results.append((name, claims["aud"], claims["exp"] - claims["iat"]))
+
+    def msal_token(app):
+        result = app.acquire_token_for_client(scopes=[SCOPE])
+        assert "access_token" in result, {k: result.get(k) for k in ("error", "error_codes")}
+        return result["access_token"]
+
+    check(
+        "msal client secret",
+        secret_app,
+        lambda: msal_token(
+            msal.ConfidentialClientApplication(
+                secret_app, client_credential=secret, authority=authority, instance_discovery=False
+            )
+        ),
+    )
+    check(
+        "msal client certificate",
+        cert_app,
+        lambda: msal_token(
+            msal.ConfidentialClientApplication(
+                cert_app,
+                client_credential={"private_key": key_pem, "thumbprint": sha1, "public_certificate": cert_pem},
+                authority=authority,
+                instance_discovery=False,
+            )
+        ),
+    )
+    # A wrong secret must fail with the real AADSTS code.
+    bad = msal.ConfidentialClientApplication(
+        secret_app, client_credential="wrong", authority=authority, instance_discovery=False
+    ).acquire_token_for_client(scopes=[SCOPE])
+    assert 7000215 in bad.get("error_codes", []), bad.get("error_codes")
+    results.append(("msal wrong secret -> AADSTS7000215", "-", 0))
+
+    check(
+        "azure-identity ClientSecretCredential",
+        secret_app,
+        lambda: ClientSecretCredential(
+            tenant, secret_app, secret, authority=base, disable_instance_discovery=True
+        ).get_token(SCOPE).token,
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as f:
+        f.write(cert_pem + key_pem)
+        pem_path = f.name
+    try:
+        check(
+            "azure-identity CertificateCredential",
+            cert_app,
+            lambda: CertificateCredential(
+                tenant, cert_app, certificate_path=pem_path, authority=base, disable_instance_discovery=True
+            ).get_token(SCOPE).token,
+        )
+    finally:
+        os.unlink(pem_path)
+
+    print(f"msal {msal.__version__}")
+    for name, aud, life in results:
+        print(f"  ok  {name:45} aud={aud} lifetime={life}s")
+    print(f"{len(results)} passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
