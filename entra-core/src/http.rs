@@ -97,7 +97,7 @@ pub trait HttpTransport: Send + Sync + fmt::Debug {
 
 /// The endpoint of `url` for messages: scheme, host, port and path, never the query (which can
 /// carry identity selectors) nor credentials.
-pub(crate) fn endpoint(url: &Url) -> String {
+pub fn endpoint(url: &Url) -> String {
     let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
     if let Some(port) = url.port() {
         shown.push_str(&format!(":{port}"));
@@ -382,7 +382,7 @@ impl fmt::Display for Described {
 impl std::error::Error for Described {}
 
 /// Reads a `Retry-After` header: delay seconds or an HTTP date (relative to `now`).
-pub(crate) fn retry_after(response: &HttpResponse, now: std::time::SystemTime) -> Option<Duration> {
+pub fn retry_after(response: &HttpResponse, now: std::time::SystemTime) -> Option<Duration> {
     let value = response.header("retry-after")?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

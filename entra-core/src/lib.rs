@@ -59,6 +59,13 @@ pub use secret::Secret;
 pub use token::{AccessToken, TokenRequest, TokenType};
 
 pub use entra_cache::{Acquired, TokenSource};
+
+/// Reading and describing HTTP answers, shared by every flow that does not go through
+/// [`TokenClient`] (managed identity sources speak their own protocols).
+pub mod wire {
+    pub use crate::http::{endpoint, retry_after};
+    pub use crate::response::{json_object, number, parse_error};
+}
 pub use entra_claims;
 
 /// The `User-Agent` sent by the default transport.

@@ -12,11 +12,9 @@ use crate::{AccessToken, Error, HttpResponse, Secret};
 /// Longest `error_description` kept.
 const MAX_DESCRIPTION: usize = 1024;
 
-/// Parses a JSON object body; the error never echoes the body.
-pub(crate) fn json_object(
-    response: &HttpResponse,
-    endpoint: &str,
-) -> Result<Map<String, Value>, Error> {
+/// Parses a JSON object body (the content type must say JSON); the error never echoes the
+/// body.
+pub fn json_object(response: &HttpResponse, endpoint: &str) -> Result<Map<String, Value>, Error> {
     let problem = |problem| Error::UnexpectedResponse {
         status: response.status,
         endpoint: endpoint.to_owned(),
@@ -39,8 +37,10 @@ pub(crate) fn json_object(
     }
 }
 
-/// A number that may arrive as a JSON number or a numeric string.
-pub(crate) fn number(map: &Map<String, Value>, field: &str) -> Option<Result<u64, ()>> {
+/// A number that may arrive as a JSON number or a numeric string: `None` when absent, null or
+/// empty, `Some(Err(()))` when present but not a non-negative number.
+#[allow(clippy::result_unit_err)]
+pub fn number(map: &Map<String, Value>, field: &str) -> Option<Result<u64, ()>> {
     match map.get(field)? {
         Value::Null => None,
         Value::Number(n) => Some(
@@ -128,7 +128,7 @@ pub(crate) fn parse_success(
 
 /// Turns an error answer into `Error`: an OAuth error body becomes [`Error::Service`], anything
 /// else an [`Error::UnexpectedResponse`].
-pub(crate) fn parse_error(response: &HttpResponse, endpoint: &str) -> Error {
+pub fn parse_error(response: &HttpResponse, endpoint: &str) -> Error {
     let unexpected = |problem| Error::UnexpectedResponse {
         status: response.status,
         endpoint: endpoint.to_owned(),
