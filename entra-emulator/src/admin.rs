@@ -7,6 +7,7 @@
 //! | `POST /_emulator/tenants` | [`TenantSeed`] | 201 `{tenant_id, issuer, token_endpoint, authority}` |
 //! | `POST /_emulator/tenants/{tenant}/applications` | [`AppRegistration`] | 201 `{client_id, object_id}` |
 //! | `POST /_emulator/resources` | `{"uri": "..."}` | 201 |
+//! | `POST /_emulator/managed-identities` | `{"system_assigned": bool, "tenant", "client_id", "object_id", "resource_id"}` ([`ManagedIdentity`] plus `system_assigned`, default false) | 201 with the identity |
 //! | `POST /_emulator/issuers` | `{"name": "..."}` | 201 `{name, issuer}` |
 //! | `POST /_emulator/issuers/{name}/tokens` | `{"subject", "audience"?, "lifetime_secs"?}` | `{token}` |
 //! | `GET /_emulator/issuers/{name}/keys` | | the issuer's JWKS |
@@ -35,6 +36,7 @@ use crate::aadsts::json_response;
 use crate::control::{Seed, SettingsUpdate, TenantSeed, describe_json_error};
 use crate::error::EmulatorError;
 use crate::fault::Fault;
+use crate::managed_identity::ManagedIdentity;
 use crate::registry::{AppRegistration, TOKEN_EXCHANGE_AUDIENCE};
 use crate::state::Shared;
 
@@ -48,6 +50,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             post(add_application),
         )
         .route("/_emulator/resources", post(add_resource))
+        .route("/_emulator/managed-identities", post(add_managed_identity))
         .route("/_emulator/issuers", post(add_issuer))
         .route("/_emulator/issuers/{name}/tokens", post(mint_token))
         .route("/_emulator/issuers/{name}/keys", get(issuer_keys))
@@ -105,6 +108,14 @@ async fn info(State(shared): State<Arc<Shared>>) -> Response {
             "authority_host": shared.urls.https,
             "jwks_uri": format!("{}/discovery/v2.0/keys", shared.urls.https),
             "signing_kid": shared.signing.kid(),
+            "managed_identity": {
+                "app_service_secret": shared.mi.app_service_secret,
+                "service_fabric_secret": shared.mi.service_fabric_secret,
+                "ml_secret": shared.mi.ml_secret,
+                "service_fabric_url": shared.mi.service_fabric_url,
+                "service_fabric_thumbprint": shared.mi.service_fabric_thumbprint,
+                "arc_key_directory": shared.mi.arc_dir(),
+            },
         }),
     )
 }
@@ -174,6 +185,44 @@ async fn add_resource(State(shared): State<Arc<Shared>>, body: Bytes) -> Respons
         Ok(()) => ok(StatusCode::CREATED, &json!({ "uri": resource.uri })),
         Err(e) => refused(&e),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManagedIdentityBody {
+    #[serde(default)]
+    system_assigned: bool,
+    tenant: String,
+    client_id: String,
+    object_id: String,
+    resource_id: String,
+}
+
+async fn add_managed_identity(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let body: ManagedIdentityBody = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let identity = ManagedIdentity::new(
+        body.tenant,
+        body.client_id,
+        body.object_id,
+        body.resource_id,
+    );
+    let identity = match shared.canonical_identity(identity) {
+        Ok(i) => i,
+        Err(e) => return refused(&e),
+    };
+    let mut answer = serde_json::to_value(&identity).unwrap_or_else(|_| json!({}));
+    if let Some(map) = answer.as_object_mut() {
+        map.insert("system_assigned".to_owned(), json!(body.system_assigned));
+    }
+    if body.system_assigned {
+        shared.mi.set_system(identity);
+    } else {
+        shared.mi.add_user(identity);
+    }
+    ok(StatusCode::CREATED, &answer)
 }
 
 #[derive(Deserialize)]

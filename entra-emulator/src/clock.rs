@@ -81,6 +81,20 @@ pub(crate) fn format_timestamp(unix: u64) -> String {
     )
 }
 
+/// `11/23/2026 14:05:00 +00:00` (`MM/dd/yyyy HH:mm:ss +00:00`), the date form of `expires_on`
+/// App Service has sent.
+pub(crate) fn format_app_service_date(unix: u64) -> String {
+    let days = i64::try_from(unix / 86_400).unwrap_or(i64::MAX / 2);
+    let rem = unix % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{m:02}/{d:02}/{y:04} {:02}:{:02}:{:02} +00:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
 /// (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -110,6 +124,15 @@ mod tests {
         assert_eq!(format_timestamp(1_452_304_932), "2016-01-09 02:02:12Z");
         assert_eq!(format_timestamp(951_782_400), "2000-02-29 00:00:00Z");
         assert_eq!(format_timestamp(4_102_444_799), "2099-12-31 23:59:59Z");
+    }
+
+    #[test]
+    fn formats_app_service_dates() {
+        assert_eq!(format_app_service_date(0), "01/01/1970 00:00:00 +00:00");
+        assert_eq!(
+            format_app_service_date(1_795_961_100),
+            "11/29/2026 14:05:00 +00:00"
+        );
     }
 
     #[test]

@@ -157,6 +157,18 @@ impl Shared {
             .clone())
     }
 
+    /// `identity` with its tenant in canonical form; an error when the tenant is unknown.
+    pub(crate) fn canonical_identity(
+        &self,
+        mut identity: crate::ManagedIdentity,
+    ) -> Result<crate::ManagedIdentity, EmulatorError> {
+        let tenant = lock(&self.registry)
+            .tenant(&identity.tenant)
+            .ok_or_else(|| EmulatorError::UnknownTenant(identity.tenant.clone()))?;
+        identity.tenant = tenant.id;
+        Ok(identity)
+    }
+
     pub(crate) fn add_resource(&self, uri: &str) -> Result<(), EmulatorError> {
         lock(&self.registry).add_resource(uri)
     }

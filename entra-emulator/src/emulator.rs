@@ -17,10 +17,11 @@ use crate::clock::Clock;
 use crate::control::Seed;
 use crate::error::EmulatorError;
 use crate::fault::Fault;
-use crate::keys::{Pki, SigningKey};
+use crate::keys::{Pki, ServerIdentity, SigningKey};
 use crate::log::{RecordedRequest, Scheme};
+use crate::managed_identity::{self, ManagedIdentity, MiState};
 use crate::registry::AppRegistration;
-use crate::server::{self, Listener};
+use crate::server::{self, Listener, ListenerRole};
 use crate::state::{ExtraClaimsHook, Settings, Shared, Urls, lock};
 use crate::tls::{self, TlsOptions};
 
@@ -35,6 +36,7 @@ pub struct EmulatorConfig {
     bind_address: IpAddr,
     https_port: u16,
     http_port: u16,
+    service_fabric_port: u16,
     token_lifetime: Duration,
     signing_key: Option<SigningKey>,
     clock: Clock,
@@ -48,6 +50,7 @@ impl Default for EmulatorConfig {
             bind_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             https_port: 0,
             http_port: 0,
+            service_fabric_port: 0,
             token_lifetime: Duration::from_secs(3600),
             signing_key: None,
             clock: Clock::system(),
@@ -76,6 +79,14 @@ impl EmulatorConfig {
     #[must_use]
     pub fn http_port(mut self, port: u16) -> Self {
         self.http_port = port;
+        self
+    }
+
+    /// The port of the Service Fabric managed identity listener (0, the default, lets the system
+    /// choose).
+    #[must_use]
+    pub fn service_fabric_port(mut self, port: u16) -> Self {
+        self.service_fabric_port = port;
         self
     }
 
@@ -188,6 +199,12 @@ impl Emulator {
         let http_tcp = bind("http", http_addr).await?;
         let https_bound = local_addr("https", &https_tcp, https_addr)?;
         let http_bound = local_addr("http", &http_tcp, http_addr)?;
+        let fabric_addr = SocketAddr::new(config.bind_address, config.service_fabric_port);
+        let fabric_tcp = bind("service fabric", fabric_addr).await?;
+        let fabric_bound = local_addr("service fabric", &fabric_tcp, fabric_addr)?;
+        let fabric_identity = ServerIdentity::self_signed("entra-emulator service fabric")?;
+        let fabric_acceptor = tls::acceptor(&fabric_identity, &TlsOptions::default())?;
+        let mi = MiState::new(base_url("https", fabric_bound), fabric_identity.sha1_hex())?;
 
         let urls = Urls {
             https: base_url("https", https_bound),
@@ -210,14 +227,18 @@ impl Emulator {
             config.clock.clone(),
             settings,
             config.request_log_capacity,
+            mi,
         ));
         let router: Router = crate::routes().with_state(Arc::clone(&shared));
+        let fabric_router: Router =
+            managed_identity::service_fabric_routes().with_state(Arc::clone(&shared));
 
         let (shutdown, watcher) = watch::channel(false);
         let tasks = vec![
             server::spawn(
                 Listener {
                     scheme: Scheme::Https,
+                    role: ListenerRole::Main,
                     tcp: https_tcp,
                     tls: Some(acceptor),
                 },
@@ -228,11 +249,23 @@ impl Emulator {
             server::spawn(
                 Listener {
                     scheme: Scheme::Http,
+                    role: ListenerRole::Main,
                     tcp: http_tcp,
                     tls: None,
                 },
                 Arc::clone(&shared),
                 router,
+                watcher.clone(),
+            ),
+            server::spawn(
+                Listener {
+                    scheme: Scheme::Https,
+                    role: ListenerRole::ServiceFabric,
+                    tcp: fabric_tcp,
+                    tls: Some(fabric_acceptor),
+                },
+                Arc::clone(&shared),
+                fabric_router,
                 watcher,
             ),
         ];
@@ -484,6 +517,94 @@ impl Emulator {
             .collect()
     }
 
+    // ---- managed identity ----
+
+    /// Make `identity` the system-assigned managed identity (replacing any earlier one): the
+    /// identity every source serves when the request selects none. Its tenant must be
+    /// registered.
+    pub fn set_system_assigned_identity(
+        &self,
+        identity: ManagedIdentity,
+    ) -> Result<(), EmulatorError> {
+        let identity = self.canonical_identity(identity)?;
+        self.shared.mi.set_system(identity);
+        Ok(())
+    }
+
+    /// Add a user-assigned managed identity (replacing one with the same client id), selected
+    /// by its client id, object id or resource id. Its tenant must be registered.
+    pub fn add_user_assigned_identity(
+        &self,
+        identity: ManagedIdentity,
+    ) -> Result<(), EmulatorError> {
+        let identity = self.canonical_identity(identity)?;
+        self.shared.mi.add_user(identity);
+        Ok(())
+    }
+
+    fn canonical_identity(
+        &self,
+        identity: ManagedIdentity,
+    ) -> Result<ManagedIdentity, EmulatorError> {
+        self.shared.canonical_identity(identity)
+    }
+
+    /// The secret App Service checks in `X-IDENTITY-HEADER` (what `IDENTITY_HEADER` holds).
+    pub fn app_service_secret(&self) -> &str {
+        &self.shared.mi.app_service_secret
+    }
+
+    /// The secret Service Fabric checks in the `secret` header (what `IDENTITY_HEADER` holds).
+    pub fn service_fabric_secret(&self) -> &str {
+        &self.shared.mi.service_fabric_secret
+    }
+
+    /// The secret Azure Machine Learning checks in the `secret` header (what `MSI_SECRET`
+    /// holds).
+    pub fn ml_secret(&self) -> &str {
+        &self.shared.mi.ml_secret
+    }
+
+    /// The base URL of the Service Fabric listener, e.g. `https://127.0.0.1:41236`; its token
+    /// endpoint (`IDENTITY_ENDPOINT`) is `{url}/metadata/identity/oauth2/token`.
+    pub fn service_fabric_url(&self) -> String {
+        self.shared.mi.service_fabric_url.clone()
+    }
+
+    /// The SHA-1 thumbprint of the Service Fabric listener's self-signed certificate, upper-case
+    /// hex (what `IDENTITY_SERVER_THUMBPRINT` holds).
+    pub fn service_fabric_thumbprint(&self) -> String {
+        self.shared.mi.service_fabric_thumbprint.clone()
+    }
+
+    /// The lifetime of the managed identity tokens issued from now on (default 24 hours).
+    pub fn set_mi_token_lifetime(&self, lifetime: Duration) {
+        self.shared.mi.set_lifetime(lifetime);
+    }
+
+    /// Make App Service send `expires_on` as `MM/dd/yyyy HH:mm:ss +00:00` instead of unix
+    /// seconds.
+    pub fn set_app_service_expires_on_as_date(&self, as_date: bool) {
+        self.shared.mi.set_app_service_date(as_date);
+    }
+
+    /// Write Azure Arc challenge key files into `dir` (created when needed) from now on.
+    pub fn set_arc_key_directory(&self, dir: PathBuf) {
+        self.shared.mi.set_arc_dir(dir);
+    }
+
+    /// The directory Azure Arc challenge key files are written to (by default a temporary
+    /// directory created at start and removed when the emulator is dropped).
+    pub fn arc_key_directory(&self) -> PathBuf {
+        self.shared.mi.arc_dir()
+    }
+
+    /// The size in bytes of the Azure Arc challenge key files written from now on (default 32
+    /// random hex digits); clients refuse files over 4096 bytes.
+    pub fn set_arc_key_file_size(&self, size: usize) {
+        self.shared.mi.set_arc_key_size(size);
+    }
+
     // ---- faults ----
 
     /// Script a fault (see [`Fault`]).
@@ -506,6 +627,7 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        self.shared.mi.cleanup();
         let _ = self.shutdown.send(true);
         for task in &self.tasks {
             task.abort();

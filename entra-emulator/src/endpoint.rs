@@ -21,6 +21,18 @@ pub enum EndpointKind {
     InstanceDiscovery,
     /// The emulator's own control API under `/_emulator/`.
     Admin,
+    /// Managed identity, IMDS v1: `/metadata/identity/oauth2/token` on the plain HTTP listener.
+    Imds,
+    /// Managed identity, App Service: `/msi/token`.
+    AppService,
+    /// Managed identity, Service Fabric: everything on the Service Fabric listener.
+    ServiceFabric,
+    /// Managed identity, Azure Arc: `/arc/metadata/identity/oauth2/token`.
+    Arc,
+    /// Managed identity, Cloud Shell: `/cloudshell/token`.
+    CloudShell,
+    /// Managed identity, Azure Machine Learning: `/ml/token`.
+    MachineLearning,
     /// Anything else.
     Other,
 }
@@ -34,6 +46,12 @@ impl EndpointKind {
             EndpointKind::Jwks => "jwks",
             EndpointKind::InstanceDiscovery => "instance_discovery",
             EndpointKind::Admin => "admin",
+            EndpointKind::Imds => "imds",
+            EndpointKind::AppService => "app_service",
+            EndpointKind::ServiceFabric => "service_fabric",
+            EndpointKind::Arc => "arc",
+            EndpointKind::CloudShell => "cloud_shell",
+            EndpointKind::MachineLearning => "machine_learning",
             EndpointKind::Other => "other",
         }
     }
@@ -45,6 +63,11 @@ pub(crate) fn classify(path: &str) -> (EndpointKind, Option<String>) {
     let tenant = |s: &str| Some(s.to_owned());
     match segments.as_slice() {
         ["_emulator", ..] => (EndpointKind::Admin, None),
+        ["metadata", "identity", "oauth2", "token"] => (EndpointKind::Imds, None),
+        ["msi", "token"] => (EndpointKind::AppService, None),
+        ["arc", "metadata", "identity", "oauth2", "token"] => (EndpointKind::Arc, None),
+        ["cloudshell", "token"] => (EndpointKind::CloudShell, None),
+        ["ml", "token"] => (EndpointKind::MachineLearning, None),
         [t, "oauth2", "v2.0", "token"] | [t, "oauth2", "token"] => (EndpointKind::Token, tenant(t)),
         [t, "v2.0", ".well-known", "openid-configuration"]
         | [t, ".well-known", "openid-configuration"] => {
@@ -76,5 +99,20 @@ mod tests {
         assert_eq!(classify("/discovery/v2.0/keys"), (EndpointKind::Jwks, None));
         assert_eq!(classify("/_emulator/requests").0, EndpointKind::Admin);
         assert_eq!(classify("/nope").0, EndpointKind::Other);
+        assert_eq!(
+            classify("/metadata/identity/oauth2/token"),
+            (EndpointKind::Imds, None)
+        );
+        assert_eq!(classify("/msi/token").0, EndpointKind::AppService);
+        assert_eq!(
+            classify("/arc/metadata/identity/oauth2/token").0,
+            EndpointKind::Arc
+        );
+        assert_eq!(classify("/cloudshell/token").0, EndpointKind::CloudShell);
+        assert_eq!(classify("/ml/token").0, EndpointKind::MachineLearning);
+        for kind in [EndpointKind::AppService, EndpointKind::MachineLearning] {
+            let json = serde_json::to_value(kind).unwrap_or_default();
+            assert_eq!(json.as_str(), Some(kind.as_str()));
+        }
     }
 }

@@ -110,7 +110,7 @@ pub struct FaultMatcher {
     /// A prefix of the request path (e.g. `/my-tenant/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_prefix: Option<String>,
-    /// The `client_id` form field (or query parameter).
+    /// The `client_id` form field (or query parameter; `clientid` for Azure Machine Learning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// The tenant segment of the path (case-insensitive).

@@ -304,6 +304,43 @@ impl Pki {
     }
 }
 
+impl ServerIdentity {
+    /// A self-signed ECDSA P-256 server certificate for `127.0.0.1`, `::1` and `localhost`,
+    /// issued by no CA: clients can only trust it by pinning its thumbprint (Service Fabric).
+    pub(crate) fn self_signed(common_name: &str) -> Result<ServerIdentity, EmulatorError> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+            .map_err(keygen_error("self-signed server key"))?;
+        let names = vec![
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+            "localhost".to_owned(),
+        ];
+        let mut params = CertificateParams::new(names)
+            .map_err(keygen_error("self-signed server certificate"))?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = params
+            .self_signed(&key)
+            .map_err(keygen_error("self-signed server certificate"))?;
+        Ok(ServerIdentity {
+            chain: vec![cert.der().to_vec()],
+            key_pkcs8: key.serialize_der(),
+        })
+    }
+
+    /// Upper-case hex SHA-1 of the leaf certificate, the form `IDENTITY_SERVER_THUMBPRINT`
+    /// carries.
+    pub(crate) fn sha1_hex(&self) -> String {
+        hex::encode_upper(Sha1::digest(
+            self.chain.first().map_or(&[][..], Vec::as_slice),
+        ))
+    }
+}
+
 /// The ES256 key of an external (federated) issuer the emulator stands in for.
 pub(crate) struct ExternalIssuerKey {
     pub(crate) kid: String,

@@ -42,6 +42,27 @@
 //! - `GET /common/discovery/instance`;
 //! - the control API under `/_emulator/` (see [`admin`]).
 //!
+//! Managed identity endpoints, on the plain HTTP listener (the HTTPS one answers them too), for
+//! the identities set with [`Emulator::set_system_assigned_identity`] and
+//! [`Emulator::add_user_assigned_identity`]:
+//!
+//! | source | request | identity selectors |
+//! |---|---|---|
+//! | IMDS v1 | `GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=R`, `Metadata: true` | `client_id`, `object_id`, `msi_res_id` |
+//! | App Service | `GET /msi/token?api-version=2019-08-01&resource=R`, `X-IDENTITY-HEADER` = [`Emulator::app_service_secret`] | `client_id`, `object_id`, `mi_res_id` |
+//! | Service Fabric | `GET {service_fabric_url}/metadata/identity/oauth2/token?api-version=2019-07-01-preview&resource=R`, `secret` = [`Emulator::service_fabric_secret`] | `principalId` |
+//! | Azure Arc | `GET /arc/metadata/identity/oauth2/token?api-version=2020-06-01&resource=R`, `Metadata: true`, then `Authorization: Basic <key file content>` | none |
+//! | Cloud Shell | `POST /cloudshell/token`, `Metadata: true`, form `resource=R` | none |
+//! | Azure ML | `GET /ml/token?api-version=2017-09-01&resource=R`, `Metadata: true`, `secret` = [`Emulator::ml_secret`] | `clientid` |
+//!
+//! Service Fabric has a listener of its own ([`Emulator::service_fabric_url`]) whose self-signed
+//! certificate only pinning [`Emulator::service_fabric_thumbprint`] trusts. Every IMDS answer,
+//! faults included, carries `Server: IMDS/150.870.65.1854`. Managed identity tokens are RS256
+//! JWTs with `aud` (the resource), `iss`, `tid`, `appid` = `azp` (client id), `oid` = `sub`
+//! (object id), `xms_mirid` (resource id), `idtyp` = `app`, `ver` = `1.0`, `iat`, `nbf`, `exp`
+//! and `uti`, valid for 24 hours unless [`Emulator::set_mi_token_lifetime`] says otherwise
+//! (Cloud Shell tokens: at most one hour).
+//!
 //! # Errors
 //!
 //! The token endpoint answers errors the way Entra does, `{error, error_description:
@@ -92,6 +113,7 @@ mod error;
 mod fault;
 mod keys;
 mod log;
+mod managed_identity;
 mod registry;
 mod server;
 mod state;
@@ -106,6 +128,7 @@ pub use error::EmulatorError;
 pub use fault::{Fault, FaultAction, FaultBody, FaultMatcher};
 pub use keys::SigningKey;
 pub use log::{FormField, REDACTED, RecordedRequest, Scheme};
+pub use managed_identity::ManagedIdentity;
 pub use registry::{
     AppRegistration, DEFAULT_RESOURCES, FederatedCredential, TOKEN_EXCHANGE_AUDIENCE,
 };
@@ -113,7 +136,10 @@ pub use state::{CredentialKind, ExtraClaimsHook, TokenContext};
 
 /// Every route of the emulator: one router per endpoint family, merged.
 fn routes() -> axum::Router<std::sync::Arc<state::Shared>> {
-    entra::routes().merge(admin::routes()).fallback(not_found)
+    entra::routes()
+        .merge(managed_identity::routes())
+        .merge(admin::routes())
+        .fallback(not_found)
 }
 
 async fn not_found() -> axum::response::Response {

@@ -1,7 +1,9 @@
 //! `entra-emulator`: run a local Entra ID until Ctrl-C.
 //!
 //! Prints one line of JSON on start —
-//! `{"https":"...","http":"...","ca_pem":"<path>","authority_host":"..."}` — then serves.
+//! `{"https":"...","http":"...","ca_pem":"<path>","authority_host":"...","service_fabric_url":"...",
+//! "service_fabric_thumbprint":"..."}` — then serves. The managed identity secrets are at
+//! `GET /_emulator/info`.
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -100,6 +102,8 @@ async fn main() -> anyhow::Result<()> {
         "http": emulator.http_url(),
         "ca_pem": ca_path,
         "authority_host": emulator.authority_host(),
+        "service_fabric_url": emulator.service_fabric_url(),
+        "service_fabric_thumbprint": emulator.service_fabric_thumbprint(),
     });
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{line}")?;

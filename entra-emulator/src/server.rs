@@ -45,9 +45,22 @@ impl RequestInfo {
     }
 }
 
+/// What a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ListenerRole {
+    /// The Entra ID endpoints, the managed identity endpoints and the control API.
+    Main,
+    /// The Service Fabric managed identity endpoint (its own certificate, its own port).
+    ServiceFabric,
+}
+
+/// The `Server` header every IMDS answer carries.
+pub(crate) const IMDS_SERVER: &str = "IMDS/150.870.65.1854";
+
 /// A bound listener, ready to serve.
 pub(crate) struct Listener {
     pub(crate) scheme: Scheme,
+    pub(crate) role: ListenerRole,
     pub(crate) tcp: TcpListener,
     pub(crate) tls: Option<TlsAcceptor>,
 }
@@ -88,16 +101,17 @@ pub(crate) fn spawn(
                         let router = router.clone();
                         let tls = listener.tls.clone();
                         let scheme = listener.scheme;
+                        let role = listener.role;
                         connections.spawn(async move {
                             match tls {
                                 Some(acceptor) => {
                                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                                        Ok(Ok(tls_stream)) => serve(tls_stream, shared, router, scheme).await,
+                                        Ok(Ok(tls_stream)) => serve(tls_stream, shared, router, scheme, role).await,
                                         Ok(Err(e)) => tracing::debug!(error = %e, "tls handshake failed"),
                                         Err(_) => tracing::debug!("tls handshake timed out"),
                                     }
                                 }
-                                None => serve(stream, shared, router, scheme).await,
+                                None => serve(stream, shared, router, scheme, role).await,
                             }
                         });
                     }
@@ -113,12 +127,12 @@ pub(crate) fn spawn(
     })
 }
 
-async fn serve<IO>(io: IO, shared: Arc<Shared>, router: Router, scheme: Scheme)
+async fn serve<IO>(io: IO, shared: Arc<Shared>, router: Router, scheme: Scheme, role: ListenerRole)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        handle(Arc::clone(&shared), router.clone(), scheme, request)
+        handle(Arc::clone(&shared), router.clone(), scheme, role, request)
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(io), service)
@@ -133,6 +147,7 @@ async fn handle(
     shared: Arc<Shared>,
     router: Router,
     scheme: Scheme,
+    role: ListenerRole,
     request: Request<Incoming>,
 ) -> Result<Response, CloseConnection> {
     let (mut parts, body) = request.into_parts();
@@ -149,7 +164,10 @@ async fn handle(
     };
     parts.extensions.insert(RequestInfo { scheme });
     let path = parts.uri.path().to_owned();
-    let (endpoint, tenant) = classify(&path);
+    let (endpoint, tenant) = match role {
+        ListenerRole::Main => classify(&path),
+        ListenerRole::ServiceFabric => (EndpointKind::ServiceFabric, None),
+    };
     if endpoint == EndpointKind::Admin {
         let request = Request::from_parts(parts, Body::from(bytes));
         return Ok(route(router, request).await);
@@ -163,8 +181,9 @@ async fn handle(
         .map(|(_, v)| v.clone())
         .or_else(|| {
             query.as_deref().and_then(|q| {
+                // `clientid` is how Azure Machine Learning selects an identity.
                 url::form_urlencoded::parse(q.as_bytes())
-                    .find(|(k, _)| k == "client_id")
+                    .find(|(k, _)| k == "client_id" || k == "clientid")
                     .map(|(_, v)| v.into_owned())
             })
         });
@@ -199,7 +218,7 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
 
-    let response = match fault.map(|f| f.action) {
+    let mut response = match fault.map(|f| f.action) {
         None => route(router, Request::from_parts(parts, Body::from(bytes))).await,
         Some(FaultAction::Delay { millis }) => {
             tokio::time::sleep(Duration::from_millis(millis)).await;
@@ -214,6 +233,13 @@ async fn handle(
             fault::render(&action, &base, shared.now_unix(), correlation.as_deref())
         }
     };
+    if endpoint == EndpointKind::Imds {
+        // Every IMDS answer names its server, faults included: clients use it to tell IMDS
+        // from a proxy that answers in its place.
+        response
+            .headers_mut()
+            .insert(header::SERVER, HeaderValue::from_static(IMDS_SERVER));
+    }
     shared.log_finish(id, Some(response.status().as_u16()), fault_name);
     Ok(response)
 }

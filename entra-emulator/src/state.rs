@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::fault::{Fault, FaultTarget};
 use crate::keys::{Pki, SigningKey};
 use crate::log::{RecordedRequest, RequestLog};
+use crate::managed_identity::MiState;
 use crate::registry::Registry;
 
 /// Lock a mutex, ignoring poisoning (a panicked handler must not wedge the emulator).
@@ -108,6 +109,7 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) registry: Mutex<Registry>,
     pub(crate) settings: Mutex<Settings>,
+    pub(crate) mi: MiState,
     log: Mutex<RequestLog>,
     faults: Mutex<Vec<Fault>>,
     /// client id (lower case) → jti → expiry (unix seconds).
@@ -131,6 +133,7 @@ impl Shared {
         clock: Clock,
         settings: Settings,
         log_capacity: usize,
+        mi: MiState,
     ) -> Self {
         Shared {
             urls,
@@ -139,6 +142,7 @@ impl Shared {
             clock,
             registry: Mutex::new(Registry::new()),
             settings: Mutex::new(settings),
+            mi,
             log: Mutex::new(RequestLog::new(log_capacity)),
             faults: Mutex::new(Vec::new()),
             seen_jti: Mutex::new(HashMap::new()),
