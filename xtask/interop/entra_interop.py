@@ -1,5 +1,8 @@
 """Microsoft's own clients (MSAL Python, azure-identity) against the entra-rs emulator.
 
+Entra ID: client secret and certificate. Managed identity: IMDS and App Service, system- and
+user-assigned.
+
 Run by `cargo xtask interop`, which starts the emulator binary and passes its start-up line
 (JSON: https, http, ca_pem, authority_host) as the only argument, with REQUESTS_CA_BUNDLE set
 to the emulator's CA so both clients trust it. Registers a tenant and two applications through
@@ -19,7 +22,7 @@ import uuid
 import jwt
 import msal
 import requests
-from azure.identity import CertificateCredential, ClientSecretCredential
+from azure.identity import CertificateCredential, ClientSecretCredential, ManagedIdentityCredential
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -152,10 +155,73 @@ def main():
     finally:
         os.unlink(pem_path)
 
+    managed_identity(base, info["http"], tenant, verifier, results)
+
     print(f"msal {msal.__version__}")
     for name, aud, life in results:
         print(f"  ok  {name:45} aud={aud} lifetime={life}s")
     print(f"{len(results)} passed, 0 failed")
+
+
+MI_ENV = (
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "IMDS_ENDPOINT",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+)
+
+
+def mi_environment(**values):
+    """Sets exactly the managed identity variables given (both clients read os.environ)."""
+    for name in MI_ENV:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+
+
+def managed_identity(base, http, tenant, verifier, results):
+    """MSAL Python's ManagedIdentityClient and azure-identity's ManagedIdentityCredential against
+    the emulator's IMDS and App Service endpoints, system- and user-assigned."""
+    system = {"tenant": tenant, "client_id": str(uuid.uuid4()), "object_id": str(uuid.uuid4()),
+              "resource_id": "/subscriptions/0/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm"}
+    user = {"tenant": tenant, "client_id": str(uuid.uuid4()), "object_id": str(uuid.uuid4()),
+            "resource_id": "/subscriptions/0/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ua"}
+    for identity, system_assigned in ((system, True), (user, False)):
+        r = requests.post(f"{base}/_emulator/managed-identities",
+                          json=dict(identity, system_assigned=system_assigned), timeout=10)
+        assert r.ok, f"managed identity registration: HTTP {r.status_code}"
+    info = requests.get(f"{base}/_emulator/info", timeout=10).json()["managed_identity"]
+
+    def check_mi(name, identity, get):
+        token = get()
+        claims = verifier.verify(token, identity["client_id"])
+        assert claims["oid"] == identity["object_id"], claims
+        assert claims["xms_mirid"] == identity["resource_id"], claims
+        results.append((name, claims["aud"], claims["exp"] - claims["iat"]))
+
+    def msal_mi(selector):
+        client = msal.ManagedIdentityClient(selector, http_client=requests.Session())
+        result = client.acquire_token_for_client(resource=AUDIENCE)
+        assert "access_token" in result, {k: result.get(k) for k in ("error", "error_description")}
+        return result["access_token"]
+
+    sources = (
+        ("IMDS", {"AZURE_POD_IDENTITY_AUTHORITY_HOST": http}),
+        ("App Service", {"IDENTITY_ENDPOINT": f"{http}/msi/token", "IDENTITY_HEADER": info["app_service_secret"]}),
+    )
+    for source, env in sources:
+        mi_environment(**env)
+        check_mi(f"msal ManagedIdentityClient {source} system", system,
+                 lambda: msal_mi(msal.SystemAssignedManagedIdentity()))
+        check_mi(f"msal ManagedIdentityClient {source} user (client id)", user,
+                 lambda: msal_mi(msal.UserAssignedManagedIdentity(client_id=user["client_id"])))
+        check_mi(f"azure-identity ManagedIdentityCredential {source} system", system,
+                 lambda: ManagedIdentityCredential().get_token(SCOPE).token)
+        check_mi(f"azure-identity ManagedIdentityCredential {source} user", user,
+                 lambda: ManagedIdentityCredential(client_id=user["client_id"]).get_token(SCOPE).token)
+    mi_environment()
 
 
 if __name__ == "__main__":

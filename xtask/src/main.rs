@@ -47,7 +47,8 @@ COMMANDS:
     interop                 Microsoft's own clients against the emulator: creates a Python virtual
                             environment in target/interop, installs msal and azure-identity,
                             starts the emulator binary and acquires client-secret and
-                            client-certificate tokens with both, verifying each against the JWKS
+                            client-certificate tokens and managed identity tokens (IMDS, App
+                            Service) with both, verifying each against the JWKS
     tidy                    check workspace rules: `[lints] workspace = true` in every member,
                             crate docs, #![forbid(unsafe_code)] and #![warn(missing_docs)] in every
                             library, no todo!, unimplemented! or ignored tests in any .rs file
