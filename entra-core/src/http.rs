@@ -351,22 +351,20 @@ fn transport_error(endpoint: &str, error: reqwest::Error) -> Error {
 }
 
 /// Whether a rustls error (certificate rejected, handshake alert) is in the chain.
+///
+/// `io::Error` hides a wrapped error from `source()` (it reports the wrapped error's own
+/// source), so wrapped errors are followed through `get_ref()` too.
 fn is_tls(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if e.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-        {
-            return true;
-        }
-        current = e.source();
+    if error.downcast_ref::<rustls::Error>().is_some() {
+        return true;
     }
-    false
+    if let Some(io) = error.downcast_ref::<std::io::Error>()
+        && let Some(inner) = io.get_ref()
+        && is_tls(inner)
+    {
+        return true;
+    }
+    error.source().is_some_and(is_tls)
 }
 
 /// An error kept as text (the original is not `Clone`).

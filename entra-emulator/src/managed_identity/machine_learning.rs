@@ -39,7 +39,11 @@ fn handle(shared: &Shared, uri: &Uri, headers: &HeaderMap) -> Result<Response, P
     }
     let params = Params::query(uri);
     params.api_version(API_VERSIONS)?;
-    let selector = params.selector(SELECTORS)?;
+    // Azure ML names even its system-assigned identity by client id
+    // (`$DEFAULT_IDENTITY_CLIENT_ID`); any other client id selects a user-assigned identity.
+    let selector = params
+        .selector(SELECTORS)?
+        .filter(|s| !shared.mi.names_system_by_client_id(s));
     let resource = params.resource()?;
     let minted = issue(shared, selector.as_ref(), resource, None)?;
     Ok(ok(&json!({

@@ -243,6 +243,16 @@ impl MiState {
         }
     }
 
+    /// Whether `selector` names the system-assigned identity by its client id, which is how
+    /// Azure Machine Learning asks for it (`clientid=$DEFAULT_IDENTITY_CLIENT_ID`).
+    pub(crate) fn names_system_by_client_id(&self, selector: &Selector) -> bool {
+        let inner = lock(&self.inner);
+        match (selector, &inner.system) {
+            (Selector::Client(id), Some(system)) => system.client_id.eq_ignore_ascii_case(id),
+            _ => false,
+        }
+    }
+
     /// Remove the key files written and the temporary directory created at start.
     pub(crate) fn cleanup(&self) {
         let keys = std::mem::take(&mut lock(&self.inner).arc_keys);
