@@ -367,7 +367,10 @@ where
     /// reported through `tracing`. With [`CacheMode::Bypass`], `load` always runs and its token
     /// replaces the cached one.
     ///
-    /// `load` is called at most once, and not at all when another call's load is shared.
+    /// `load` is called at most once, and not at all when another call's load is shared; the
+    /// future it returns runs at most once for all concurrent callers of `key`. (In a rare
+    /// race, a call may create its future and then find another call's fresh token; that
+    /// future is dropped unpolled.)
     pub async fn get_or_load<F, Fut>(
         &self,
         key: &CacheKey,
@@ -390,8 +393,8 @@ where
                 value,
                 source: TokenSource::Cache,
             }),
-            Probe::Miss => self.load_once(key, load).await,
-            Probe::Refresh(current) => match self.load_once(key, load).await {
+            Probe::Miss => self.load_once(key, load, true).await,
+            Probe::Refresh(current) => match self.load_once(key, load, false).await {
                 Ok(acquired) => Ok(acquired),
                 Err(error) => {
                     let now = unix_millis(self.inner.config.clock.now());
@@ -475,14 +478,40 @@ where
         self.len() == 0
     }
 
+    fn valid_now(&self, key: &CacheKey) -> Option<T> {
+        self.inner
+            .probe_valid(key, unix_millis(self.inner.config.clock.now()))
+    }
+
     /// Runs `load` once for all concurrent callers of `key` and stores its token.
-    async fn load_once<F, Fut>(&self, key: &CacheKey, load: F) -> Result<Acquired<T>, E>
+    async fn load_once<F, Fut>(
+        &self,
+        key: &CacheKey,
+        load: F,
+        after_miss: bool,
+    ) -> Result<Acquired<T>, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Fresh<T>, E>> + Send + 'static,
     {
         let shard = self.inner.shard(key);
-        let existing = lock(&shard.flights).get(key).map(|(_, f)| f.clone());
+        let existing = {
+            let flights = lock(&shard.flights);
+            match flights.get(key) {
+                Some((_, flight)) => Some(flight.clone()),
+                None => {
+                    // A load may have finished since our miss: it stored its token before it
+                    // left the flight map (whose lock we hold), so the token is visible here.
+                    if after_miss && let Some(value) = self.valid_now(key) {
+                        return Ok(Acquired {
+                            value,
+                            source: TokenSource::Shared,
+                        });
+                    }
+                    None
+                }
+            }
+        };
         if let Some(flight) = existing {
             return flight.await.map(|value| Acquired {
                 value,
@@ -524,6 +553,14 @@ where
                 // Another caller registered a load while ours was being created: share theirs.
                 Some((_, theirs)) => (theirs.clone(), TokenSource::Shared),
                 None => {
+                    // The same check again: a load may have finished while ours was created.
+                    // (Not for a due refresh, whose current token is valid by definition.)
+                    if after_miss && let Some(value) = self.valid_now(key) {
+                        return Ok(Acquired {
+                            value,
+                            source: TokenSource::Shared,
+                        });
+                    }
                     flights.insert(key.clone(), (id, flight.clone()));
                     (flight, TokenSource::Fetched)
                 }

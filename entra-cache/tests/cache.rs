@@ -653,3 +653,39 @@ async fn refresh_failures_are_logged_without_the_token_or_key_secrets() {
     assert!(log.contains("503"), "{log}");
     assert!(!log.contains("SECRET"), "a secret reached the log:\n{log}");
 }
+
+/// Loads that finish instantly leave the smallest window between one caller's miss and its
+/// registration of a load: a caller that missed just before another's load finished must use
+/// that load's token, not start a second load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_finishing_between_miss_and_registration_is_not_repeated() {
+    let (cache, clock) = setup();
+    let expires = clock.now() + HOUR;
+    for round in 0..1000 {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let k = key(&format!("round-{round}"));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, calls, k) = (cache.clone(), calls.clone(), k.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get_or_load(&k, CacheMode::Use, move || async move {
+                            // Counted when the load runs, not when it is created.
+                            calls.fetch_add(1, Ordering::SeqCst);
+                            Ok::<_, String>(Fresh::new("t".to_owned(), expires))
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut sources = Vec::new();
+        for t in tasks {
+            sources.push(t.await.unwrap().unwrap().source);
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "round {round}: the load ran more than once: {sources:?}"
+        );
+    }
+}

@@ -359,8 +359,8 @@ async fn imds_retry_rules_in_virtual_time() {
     assert_eq!(requests_to(&f.emulator, EndpointKind::Imds), 4);
     f.emulator.clear_faults();
 
-    // 410 (IMDS upgrading) through 60 s of attempts, then success: retried past the three
-    // retries other statuses get.
+    // 410 (IMDS upgrading) for 70 s, then success: retried past the three retries other
+    // statuses get, every 10 s.
     let clock = clock_now();
     f.emulator.clear_requests();
     imds_fault(&f.emulator, FaultAction::status(410), 7);
@@ -396,6 +396,38 @@ async fn imds_retry_rules_in_virtual_time() {
         .await
         .unwrap();
     assert_eq!(clock.sleeps(), secs(&[5]));
+}
+
+#[tokio::test]
+async fn long_lived_tokens_refresh_at_half_life() {
+    let f = fixture().await;
+    let clock = clock_now();
+    let c = credential(
+        &f.emulator,
+        ManagedIdentitySourceKind::Imds,
+        ManagedIdentityId::SystemAssigned,
+        &clock,
+    )
+    .unwrap();
+    let first = c.get_token(&TokenRequest::new([ARM])).await.unwrap();
+    let life = first
+        .expires_on()
+        .duration_since(first.refresh_on())
+        .unwrap()
+        * 2;
+    assert!(
+        life >= Duration::from_secs(86_000),
+        "24 h tokens: refresh_on at half-life"
+    );
+    // Just before half-life (and any jitter window): served from the cache.
+    clock.advance(life / 2 - Duration::from_secs(60));
+    c.get_token(&TokenRequest::new([ARM])).await.unwrap();
+    assert_eq!(requests_to(&f.emulator, EndpointKind::Imds), 1);
+    // Past half-life: one refresh.
+    clock.advance(Duration::from_secs(61));
+    let second = c.get_token(&TokenRequest::new([ARM])).await.unwrap();
+    assert_ne!(second.token().expose(), first.token().expose());
+    assert_eq!(requests_to(&f.emulator, EndpointKind::Imds), 2);
 }
 
 #[tokio::test]
@@ -541,6 +573,7 @@ async fn malformed_answers_are_typed_errors() {
         FaultAction::TruncatedBody,
     ] {
         let clock = clock_now();
+        f.emulator.clear_requests();
         imds_fault(&f.emulator, action.clone(), 10);
         let err = credential(
             &f.emulator,
@@ -558,6 +591,13 @@ async fn malformed_answers_are_typed_errors() {
                 Error::UnexpectedResponse { .. } | Error::Transport { .. }
             ),
             "{}: {err:?}",
+            action.name()
+        );
+        // Malformed answers are not retried; a dropped body may be (as a transport failure).
+        let made = requests_to(&f.emulator, EndpointKind::Imds);
+        assert!(
+            (1..=4).contains(&made),
+            "{}: {made} requests",
             action.name()
         );
         f.emulator.clear_faults();
