@@ -55,6 +55,15 @@ pub enum Error {
     /// The library was configured with something it cannot use.
     #[error("invalid configuration: {0}")]
     Configuration(String),
+    /// What was asked for is not supported where the program runs, for example an mTLS
+    /// proof-of-possession token from a managed identity source that cannot issue one.
+    #[error("{code}: {message}")]
+    NotSupported {
+        /// A stable code, such as `mtls_pop_token_not_supported_in_imds_v1`.
+        code: Cow<'static, str>,
+        /// What is not supported and what to do instead.
+        message: String,
+    },
     /// A client certificate could not be loaded or used.
     #[error("client certificate: {0}")]
     Certificate(String),
@@ -84,6 +93,22 @@ impl Error {
         Self::Unavailable {
             credential: credential.into(),
             message: message.into(),
+        }
+    }
+
+    /// A [`Error::NotSupported`].
+    pub fn not_supported(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::NotSupported {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The code of an [`Error::NotSupported`].
+    pub fn not_supported_code(&self) -> Option<&str> {
+        match self {
+            Self::NotSupported { code, .. } => Some(code),
+            _ => None,
         }
     }
 
