@@ -8,10 +8,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use entra_cache::{CacheConfig, CacheKey, CacheMode, Fresh, TokenCache};
+use entra_claims::ClientCapabilities;
 use entra_core::wire::endpoint;
 use entra_core::{
     AccessToken, AccessTokenCache, Clock, Env, Error, HttpTransport, ReqwestTransport, SystemClock,
     SystemEnv, TokenCredential, TokenRequest, TransportErrorKind,
+};
+use entra_mtls_pop::{
+    AttestationProvider, Binding, KeyProvider, NoAttestation, SoftwareKeyProvider,
 };
 use tracing::Instrument as _;
 
@@ -19,6 +23,7 @@ use crate::app_service::AppService;
 use crate::arc::AzureArc;
 use crate::cloud_shell::CloudShell;
 use crate::imds::Imds;
+use crate::imds_v2::{ImdsV2, ImdsV2Parts, NOT_SUPPORTED_FOR_ENVIRONMENT};
 use crate::machine_learning::MachineLearning;
 use crate::retry::{self, RetryPolicy};
 use crate::service_fabric::ServiceFabric;
@@ -102,6 +107,11 @@ pub struct ManagedIdentityOptions {
     file_system: Option<Arc<dyn FileSystem>>,
     probe_mode: bool,
     arc_key_directory: Option<PathBuf>,
+    mtls_pop: bool,
+    key_provider: Option<Arc<dyn KeyProvider>>,
+    attestation: Option<Arc<dyn AttestationProvider>>,
+    mtls_extra_roots: Option<Arc<[u8]>>,
+    capabilities: ClientCapabilities,
 }
 
 impl ManagedIdentityOptions {
@@ -160,6 +170,42 @@ impl ManagedIdentityOptions {
 
     /// **Tests only**: accepts Azure Arc key files in `directory` instead of the agent's token
     /// directory (`/var/opt/azcmagent/tokens` on Linux). Never taken from the environment.
+    /// Asks for tokens bound to a certificate by mutual-TLS proof-of-possession (IMDSv2). Only
+    /// IMDS can issue them: on an IMDSv1-only machine the token call fails with
+    /// [`NOT_SUPPORTED_IN_IMDS_V1`](crate::NOT_SUPPORTED_IN_IMDS_V1), and with any other source
+    /// with [`NOT_SUPPORTED_FOR_ENVIRONMENT`](crate::NOT_SUPPORTED_FOR_ENVIRONMENT). Without it,
+    /// IMDS v1 bearer tokens are used even on an IMDSv2 machine.
+    pub fn mtls_proof_of_possession(mut self, enabled: bool) -> Self {
+        self.mtls_pop = enabled;
+        self
+    }
+
+    /// Where binding keys come from (default: software RSA-2048 keys).
+    pub fn key_provider(mut self, provider: Arc<dyn KeyProvider>) -> Self {
+        self.key_provider = Some(provider);
+        self
+    }
+
+    /// The attestation of binding keys (default: none, an empty attestation token).
+    pub fn attestation_provider(mut self, provider: Arc<dyn AttestationProvider>) -> Self {
+        self.attestation = Some(provider);
+        self
+    }
+
+    /// Extra root certificates (PEM) trusted on the mTLS token leg, besides the system's (for
+    /// an emulator).
+    pub fn mtls_extra_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.mtls_extra_roots = Some(pem.into().into());
+        self
+    }
+
+    /// Client capabilities declared on the mTLS token leg (for example `cp1`).
+    pub fn client_capabilities(mut self, capabilities: ClientCapabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// A test-only Arc key directory (see [`ARC_KEY_DIRECTORY`](crate::ARC_KEY_DIRECTORY)).
     pub fn arc_key_directory_for_tests(mut self, directory: PathBuf) -> Self {
         self.arc_key_directory = Some(directory);
         self
@@ -227,6 +273,28 @@ impl ManagedIdentityOptions {
             let cache_clock: Arc<dyn entra_cache::Clock> = clock.clone();
             TokenCache::new(CacheConfig::default().with_clock(cache_clock))
         });
+        let v2 = if self.mtls_pop && kind == ManagedIdentitySourceKind::Imds {
+            let base = source.endpoint().join("/").map_err(|_| {
+                Error::Configuration("the IMDS address is not a base URL".to_owned())
+            })?;
+            Some(ImdsV2::new(ImdsV2Parts {
+                base,
+                id: self.id.clone(),
+                keys: self
+                    .key_provider
+                    .unwrap_or_else(|| Arc::new(SoftwareKeyProvider::default())),
+                attestation: self
+                    .attestation
+                    .unwrap_or_else(|| Arc::new(NoAttestation::default())),
+                extra_roots: self.mtls_extra_roots,
+                capabilities: self.capabilities,
+                transport: transport.clone(),
+                clock: clock.clone(),
+                cache: cache.clone(),
+            }))
+        } else {
+            None
+        };
         let url = source.endpoint();
         let cache_host = match url.port() {
             Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
@@ -243,6 +311,8 @@ impl ManagedIdentityOptions {
                 cache,
                 cache_host,
                 probing: AtomicBool::new(self.probe_mode),
+                v2,
+                mtls_pop: self.mtls_pop,
             }),
         })
     }
@@ -270,6 +340,9 @@ struct Inner {
     cache: AccessTokenCache,
     cache_host: String,
     probing: AtomicBool,
+    /// The IMDSv2 flow, when mTLS PoP was asked for and the source is IMDS.
+    v2: Option<ImdsV2>,
+    mtls_pop: bool,
 }
 
 impl fmt::Debug for ManagedIdentityCredential {
@@ -308,6 +381,36 @@ impl ManagedIdentityCredential {
     /// The cache tokens are stored in.
     pub fn cache(&self) -> &AccessTokenCache {
         &self.inner.cache
+    }
+
+    /// A token bound to a certificate by mutual-TLS proof-of-possession (IMDSv2), and the
+    /// binding: make the call to the resource over mutual TLS with the binding's certificate
+    /// (for example through [`Binding::transport`]), presenting the token as
+    /// `Authorization: mtls_pop <token>`.
+    pub async fn get_bound_token(
+        &self,
+        request: &TokenRequest,
+    ) -> Result<(AccessToken, Arc<Binding>), Error> {
+        resource(&request.scopes)?;
+        match &self.inner.v2 {
+            Some(v2) => v2.get_token(request).await,
+            None if self.inner.source.kind() == ManagedIdentitySourceKind::Imds => Err(Error::Configuration(
+                "mTLS proof-of-possession was not enabled; build the credential with mtls_proof_of_possession(true)"
+                    .to_owned(),
+            )),
+            None => Err(Error::not_supported(
+                NOT_SUPPORTED_FOR_ENVIRONMENT,
+                format!(
+                    "the {} managed identity source cannot issue mTLS proof-of-possession tokens; only IMDS (IMDSv2) can, so request a bearer token here",
+                    self.inner.source.kind()
+                ),
+            )),
+        }
+    }
+
+    /// The current certificate binding (IMDSv2), if one has been minted and is still fresh.
+    pub fn current_binding(&self) -> Option<Arc<Binding>> {
+        self.inner.v2.as_ref().and_then(ImdsV2::current_binding)
     }
 
     /// The cache key of `resource` (the scope without `/.default`).
@@ -400,6 +503,9 @@ impl Inner {
 #[async_trait]
 impl TokenCredential for ManagedIdentityCredential {
     async fn get_token(&self, request: &TokenRequest) -> Result<AccessToken, Error> {
+        if self.inner.mtls_pop {
+            return self.get_bound_token(request).await.map(|(token, _)| token);
+        }
         let resource = resource(&request.scopes)?;
         let key = self.cache_key(&resource)?;
         // A claims challenge means the cached token was refused: fetch a new one.

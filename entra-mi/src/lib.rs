@@ -73,6 +73,7 @@ mod credential;
 mod detect;
 mod fs;
 mod imds;
+mod imds_v2;
 mod machine_learning;
 mod response;
 mod retry;
@@ -89,5 +90,7 @@ pub use credential::{
     ManagedIdentityOptions, PROBE_TIMEOUT,
 };
 pub use detect::{ARC_AGENT_BINARY, ManagedIdentitySourceKind, detect_source};
+pub use entra_mtls_pop;
 pub use fs::{FileSystem, MemoryFileSystem, SystemFileSystem};
 pub use imds::IMDS_BASE;
+pub use imds_v2::{NOT_SUPPORTED_FOR_ENVIRONMENT, NOT_SUPPORTED_IN_IMDS_V1};

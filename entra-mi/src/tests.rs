@@ -104,8 +104,7 @@ async fn tokens_are_cached_per_resource_and_selector_and_refreshed_at_half_life(
     assert_eq!(transport.requests().len(), 4);
     // A claims challenge bypasses the cache.
     let challenged = request(VAULT).with_claims_challenge(
-        entra_core::entra_claims::Claims::parse(r#"{"access_token":{"nbf":{"essential":true}}}"#)
-            .unwrap(),
+        entra_claims::Claims::parse(r#"{"access_token":{"nbf":{"essential":true}}}"#).unwrap(),
     );
     credential.get_token(&challenged).await.unwrap();
     assert_eq!(transport.requests().len(), 5);
