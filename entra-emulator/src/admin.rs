@@ -2,7 +2,7 @@
 //!
 //! | method and path | body | answer |
 //! |---|---|---|
-//! | `GET /_emulator/info` | | URLs of this emulator |
+//! | `GET /_emulator/info` | | URLs of this emulator (`mtls`: the IMDSv2 mutual-TLS listener; `imds_v2`: VM ids, issued certificate count) |
 //! | `GET /_emulator/ca.pem` | | the CA certificate (PEM) |
 //! | `POST /_emulator/tenants` | [`TenantSeed`] | 201 `{tenant_id, issuer, token_endpoint, authority}` |
 //! | `POST /_emulator/tenants/{tenant}/applications` | [`AppRegistration`] | 201 `{client_id, object_id}` |
@@ -108,6 +108,14 @@ async fn info(State(shared): State<Arc<Shared>>) -> Response {
             "authority_host": shared.urls.https,
             "jwks_uri": format!("{}/discovery/v2.0/keys", shared.urls.https),
             "signing_kid": shared.signing.kid(),
+            "mtls": shared.urls.mtls,
+            "imds_v2": {
+                "enabled": shared.imds_v2.enabled(),
+                "vm_id": shared.imds_v2.vm_id(),
+                "vmss_id": shared.imds_v2.vmss_id(),
+                "mtls_url": shared.urls.mtls,
+                "issued_certificates": shared.imds_v2.issued_count(),
+            },
             "managed_identity": {
                 "app_service_secret": shared.mi.app_service_secret,
                 "service_fabric_secret": shared.mi.service_fabric_secret,

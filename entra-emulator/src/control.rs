@@ -54,6 +54,23 @@ pub struct SettingsUpdate {
     /// Send `expires_in` (and friends) as strings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in_as_string: Option<bool>,
+    /// Serve IMDSv2 (`false`: an IMDSv1-only VM, `getplatformmetadata` answers 404).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imds_v2_enabled: Option<bool>,
+    /// The lifetime of the certificates IMDSv2 `issuecredential` signs, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_certificate_lifetime_secs: Option<u64>,
+    /// The `token_type` the mutual-TLS token endpoint answers instead of `mtls_pop`: `""`
+    /// omits it, `"default"` restores the normal behaviour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtls_token_type_override: Option<String>,
+    /// Make the next n TLS handshakes of the mutual-TLS listener fail (reads back the number
+    /// still pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject_mtls_handshakes: Option<u32>,
+    /// `true` revokes every IMDSv2 certificate issued so far (an action; never read back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_bound_certificates: Option<bool>,
 }
 
 /// Everything to register at start (the `--seed` file of the binary, or
@@ -255,6 +272,23 @@ impl Shared {
         if let Some(as_string) = update.expires_in_as_string {
             settings.expires_in_as_string = as_string;
         }
+        drop(settings);
+        if let Some(enabled) = update.imds_v2_enabled {
+            self.imds_v2.set_enabled(enabled);
+        }
+        if let Some(secs) = update.bound_certificate_lifetime_secs {
+            self.imds_v2.set_cert_lifetime(Duration::from_secs(secs));
+        }
+        if let Some(token_type) = &update.mtls_token_type_override {
+            self.imds_v2
+                .set_token_type_override((token_type != "default").then(|| token_type.clone()));
+        }
+        if let Some(n) = update.reject_mtls_handshakes {
+            self.imds_v2.reject_handshakes(n);
+        }
+        if update.revoke_bound_certificates == Some(true) {
+            self.imds_v2.revoke_all();
+        }
     }
 
     pub(crate) fn settings_view(&self) -> SettingsUpdate {
@@ -263,6 +297,15 @@ impl Shared {
             token_lifetime_secs: Some(settings.token_lifetime.as_secs()),
             refresh_in_secs: Some(settings.refresh_in.map_or(0, |d| d.as_secs())),
             expires_in_as_string: Some(settings.expires_in_as_string),
+            imds_v2_enabled: Some(self.imds_v2.enabled()),
+            bound_certificate_lifetime_secs: Some(self.imds_v2.cert_lifetime().as_secs()),
+            mtls_token_type_override: Some(
+                self.imds_v2
+                    .token_type_override()
+                    .unwrap_or_else(|| "default".to_owned()),
+            ),
+            reject_mtls_handshakes: Some(self.imds_v2.pending_handshake_rejections()),
+            revoke_bound_certificates: None,
         }
     }
 

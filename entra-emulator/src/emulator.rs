@@ -37,6 +37,7 @@ pub struct EmulatorConfig {
     https_port: u16,
     http_port: u16,
     service_fabric_port: u16,
+    mtls_port: u16,
     token_lifetime: Duration,
     signing_key: Option<SigningKey>,
     clock: Clock,
@@ -51,6 +52,7 @@ impl Default for EmulatorConfig {
             https_port: 0,
             http_port: 0,
             service_fabric_port: 0,
+            mtls_port: 0,
             token_lifetime: Duration::from_secs(3600),
             signing_key: None,
             clock: Clock::system(),
@@ -87,6 +89,14 @@ impl EmulatorConfig {
     #[must_use]
     pub fn service_fabric_port(mut self, port: u16) -> Self {
         self.service_fabric_port = port;
+        self
+    }
+
+    /// The port of the IMDSv2 mutual-TLS token listener (0, the default, lets the system
+    /// choose).
+    #[must_use]
+    pub fn mtls_port(mut self, port: u16) -> Self {
+        self.mtls_port = port;
         self
     }
 
@@ -204,6 +214,23 @@ impl Emulator {
         let fabric_bound = local_addr("service fabric", &fabric_tcp, fabric_addr)?;
         let fabric_identity = ServerIdentity::self_signed("entra-emulator service fabric")?;
         let fabric_acceptor = tls::acceptor(&fabric_identity, &TlsOptions::default())?;
+        let mtls_addr = SocketAddr::new(config.bind_address, config.mtls_port);
+        let mtls_tcp = bind("mtls", mtls_addr).await?;
+        let mtls_bound = local_addr("mtls", &mtls_tcp, mtls_addr)?;
+        let mtls_acceptor = tls::acceptor(
+            &pki.server,
+            &TlsOptions {
+                client_ca_der: vec![pki.ca_der.clone()],
+                reject_client_certs: false,
+            },
+        )?;
+        let reject_acceptor = tls::acceptor(
+            &pki.server,
+            &TlsOptions {
+                client_ca_der: vec![pki.ca_der.clone()],
+                reject_client_certs: true,
+            },
+        )?;
         let mi = MiState::new(base_url("https", fabric_bound), fabric_identity.sha1_hex())?;
 
         let urls = Urls {
@@ -211,6 +238,7 @@ impl Emulator {
             http: base_url("http", http_bound),
             https_port: https_bound.port(),
             http_port: http_bound.port(),
+            mtls: base_url("https", mtls_bound),
             server_names: config.server_names.clone(),
         };
         let acceptor = tls::acceptor(&pki.server, &TlsOptions::default())?;
@@ -232,6 +260,13 @@ impl Emulator {
         let router: Router = crate::routes().with_state(Arc::clone(&shared));
         let fabric_router: Router =
             managed_identity::service_fabric_routes().with_state(Arc::clone(&shared));
+        let mtls_router: Router = Router::new()
+            .route(
+                "/{tenant}/oauth2/v2.0/token",
+                axum::routing::post(managed_identity::mtls_token),
+            )
+            .fallback(crate::not_found)
+            .with_state(Arc::clone(&shared));
 
         let (shutdown, watcher) = watch::channel(false);
         let tasks = vec![
@@ -241,6 +276,7 @@ impl Emulator {
                     role: ListenerRole::Main,
                     tcp: https_tcp,
                     tls: Some(acceptor),
+                    reject_tls: None,
                 },
                 Arc::clone(&shared),
                 router.clone(),
@@ -252,6 +288,7 @@ impl Emulator {
                     role: ListenerRole::Main,
                     tcp: http_tcp,
                     tls: None,
+                    reject_tls: None,
                 },
                 Arc::clone(&shared),
                 router,
@@ -263,9 +300,22 @@ impl Emulator {
                     role: ListenerRole::ServiceFabric,
                     tcp: fabric_tcp,
                     tls: Some(fabric_acceptor),
+                    reject_tls: None,
                 },
                 Arc::clone(&shared),
                 fabric_router,
+                watcher.clone(),
+            ),
+            server::spawn(
+                Listener {
+                    scheme: Scheme::Https,
+                    role: ListenerRole::Mtls,
+                    tcp: mtls_tcp,
+                    tls: Some(mtls_acceptor),
+                    reject_tls: Some(reject_acceptor),
+                },
+                Arc::clone(&shared),
+                mtls_router,
                 watcher,
             ),
         ];
@@ -603,6 +653,63 @@ impl Emulator {
     /// random hex digits); clients refuse files over 4096 bytes.
     pub fn set_arc_key_file_size(&self, size: usize) {
         self.shared.mi.set_arc_key_size(size);
+    }
+
+    // ---- IMDSv2 (mutual-TLS proof-of-possession) ----
+
+    /// The base URL of the IMDSv2 mutual-TLS token listener, e.g. `https://127.0.0.1:41237`
+    /// (what `issuecredential` answers as `mtls_authentication_endpoint`).
+    pub fn mtls_url(&self) -> String {
+        self.shared.urls.mtls.clone()
+    }
+
+    /// Serve IMDSv2 (`getplatformmetadata`, `issuecredential`); when false both answer 404, as
+    /// on an IMDSv1-only VM. Default true.
+    pub fn set_imds_v2_enabled(&self, enabled: bool) {
+        self.shared.imds_v2.set_enabled(enabled);
+    }
+
+    /// The VM id of the emulated VM (`cuId.vmId`), fixed per emulator.
+    pub fn vm_id(&self) -> String {
+        self.shared.imds_v2.vm_id()
+    }
+
+    /// The VM scale set id of the emulated VM (`cuId.vmssId`), if any.
+    pub fn vmss_id(&self) -> Option<String> {
+        self.shared.imds_v2.vmss_id()
+    }
+
+    /// Set (or, with `None`, omit) the VM scale set id of the emulated VM.
+    pub fn set_vmss_id(&self, vmss_id: Option<String>) {
+        self.shared.imds_v2.set_vmss_id(vmss_id);
+    }
+
+    /// The lifetime of the certificates `issuecredential` signs from now on (default 7 days).
+    pub fn set_bound_certificate_lifetime(&self, lifetime: Duration) {
+        self.shared.imds_v2.set_cert_lifetime(lifetime);
+    }
+
+    /// How many certificates `issuecredential` has signed.
+    pub fn issued_certificate_count(&self) -> usize {
+        self.shared.imds_v2.issued_count()
+    }
+
+    /// Mark every certificate issued so far as revoked: the mutual-TLS token endpoint then
+    /// answers 401 `invalid_client` to them.
+    pub fn revoke_bound_certificates(&self) {
+        self.shared.imds_v2.revoke_all();
+    }
+
+    /// Make the next `n` TLS handshakes on the mutual-TLS listener fail (the client
+    /// certificate is refused with a fatal alert). 0 cancels pending rejections.
+    pub fn reject_mtls_handshakes(&self, n: u32) {
+        self.shared.imds_v2.reject_handshakes(n);
+    }
+
+    /// Answer `token_type` = `token_type` from the mutual-TLS token endpoint instead of
+    /// `mtls_pop` (`Some("")` omits it; `None` restores the normal behaviour).
+    pub fn set_mtls_token_type_override(&self, token_type: Option<String>) {
+        self.shared.imds_v2.set_token_type_override(token_type);
     }
 
     // ---- faults ----

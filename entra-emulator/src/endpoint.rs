@@ -23,6 +23,12 @@ pub enum EndpointKind {
     Admin,
     /// Managed identity, IMDS v1: `/metadata/identity/oauth2/token` on the plain HTTP listener.
     Imds,
+    /// Managed identity, IMDSv2 platform metadata: `/metadata/identity/getplatformmetadata`.
+    ImdsPlatformMetadata,
+    /// Managed identity, IMDSv2 certificate issuance: `/metadata/identity/issuecredential`.
+    ImdsIssueCredential,
+    /// Managed identity, IMDSv2 token leg: everything on the mutual-TLS listener.
+    MtlsToken,
     /// Managed identity, App Service: `/msi/token`.
     AppService,
     /// Managed identity, Service Fabric: everything on the Service Fabric listener.
@@ -47,6 +53,9 @@ impl EndpointKind {
             EndpointKind::InstanceDiscovery => "instance_discovery",
             EndpointKind::Admin => "admin",
             EndpointKind::Imds => "imds",
+            EndpointKind::ImdsPlatformMetadata => "imds_platform_metadata",
+            EndpointKind::ImdsIssueCredential => "imds_issue_credential",
+            EndpointKind::MtlsToken => "mtls_token",
             EndpointKind::AppService => "app_service",
             EndpointKind::ServiceFabric => "service_fabric",
             EndpointKind::Arc => "arc",
@@ -64,6 +73,10 @@ pub(crate) fn classify(path: &str) -> (EndpointKind, Option<String>) {
     match segments.as_slice() {
         ["_emulator", ..] => (EndpointKind::Admin, None),
         ["metadata", "identity", "oauth2", "token"] => (EndpointKind::Imds, None),
+        ["metadata", "identity", "getplatformmetadata"] => {
+            (EndpointKind::ImdsPlatformMetadata, None)
+        }
+        ["metadata", "identity", "issuecredential"] => (EndpointKind::ImdsIssueCredential, None),
         ["msi", "token"] => (EndpointKind::AppService, None),
         ["arc", "metadata", "identity", "oauth2", "token"] => (EndpointKind::Arc, None),
         ["cloudshell", "token"] => (EndpointKind::CloudShell, None),
@@ -78,6 +91,16 @@ pub(crate) fn classify(path: &str) -> (EndpointKind, Option<String>) {
             (EndpointKind::Jwks, tenant(t))
         }
         ["common", "discovery", "instance"] => (EndpointKind::InstanceDiscovery, None),
+        _ => (EndpointKind::Other, None),
+    }
+}
+
+/// The endpoint kind of a request to the mutual-TLS listener, and the tenant segment of a
+/// token request.
+pub(crate) fn classify_mtls(path: &str) -> (EndpointKind, Option<String>) {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        [t, "oauth2", "v2.0", "token"] => (EndpointKind::MtlsToken, Some((*t).to_owned())),
         _ => (EndpointKind::Other, None),
     }
 }
@@ -104,6 +127,19 @@ mod tests {
             (EndpointKind::Imds, None)
         );
         assert_eq!(classify("/msi/token").0, EndpointKind::AppService);
+        assert_eq!(
+            classify("/metadata/identity/getplatformmetadata").0,
+            EndpointKind::ImdsPlatformMetadata
+        );
+        assert_eq!(
+            classify("/metadata/identity/issuecredential").0,
+            EndpointKind::ImdsIssueCredential
+        );
+        assert_eq!(
+            classify_mtls("/t1/oauth2/v2.0/token"),
+            (EndpointKind::MtlsToken, Some("t1".into()))
+        );
+        assert_eq!(classify_mtls("/x").0, EndpointKind::Other);
         assert_eq!(
             classify("/arc/metadata/identity/oauth2/token").0,
             EndpointKind::Arc

@@ -267,6 +267,20 @@ impl FaultAction {
         }
     }
 
+    /// Answer 401 with an AADSTS `invalid_client` error (e.g. once on the IMDSv2 mutual-TLS
+    /// token leg, which makes a client re-mint its certificate).
+    pub fn invalid_client() -> Self {
+        FaultAction::Status {
+            status: 401,
+            body: FaultBody::Aadsts {
+                error: "invalid_client".to_owned(),
+                code: 700027,
+                description: "Client assertion failed signature validation.".to_owned(),
+            },
+            retry_after: None,
+        }
+    }
+
     /// Answer 200 with 5 MiB of valid JSON.
     pub fn oversized_body() -> Self {
         FaultAction::OversizedBody { bytes: five_mib() }

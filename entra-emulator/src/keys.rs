@@ -223,8 +223,7 @@ pub(crate) struct ServerIdentity {
 pub(crate) struct Pki {
     pub(crate) ca_pem: String,
     pub(crate) ca_der: Vec<u8>,
-    /// Kept for later issues (signing IMDSv2 CSRs and other listeners' certificates).
-    #[allow(dead_code)]
+    /// Signs IMDSv2 client certificates.
     pub(crate) ca_issuer: Issuer<'static, KeyPair>,
     pub(crate) server: ServerIdentity,
 }

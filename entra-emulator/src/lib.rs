@@ -63,6 +63,28 @@
 //! and `uti`, valid for 24 hours unless [`Emulator::set_mi_token_lifetime`] says otherwise
 //! (Cloud Shell tokens: at most one hour).
 //!
+//! ## IMDSv2 (managed identity with mutual-TLS proof-of-possession)
+//!
+//! - `GET /metadata/identity/getplatformmetadata?cred-api-version=2.0[&client_id|object_id|mi_res_id]`,
+//!   `Metadata: true`: `{clientId, tenantId, cuId: {vmId, vmssId}, attestationEndpoint}`
+//!   ([`Emulator::vm_id`], [`Emulator::vmss_id`]); 404 after
+//!   [`Emulator::set_imds_v2_enabled`]`(false)` (an IMDSv1-only VM).
+//! - `POST /metadata/identity/issuecredential?cred-api-version=2.0[&selector]`, `Metadata: true`,
+//!   JSON `{csr, attestation_token}`: the CSR must be RSA 2048, signed RSASSA-PSS (SHA-256,
+//!   MGF1-SHA-256, salt 32), with subject `CN=<client id>, DC=<tenant id>` and one attribute
+//!   `1.3.6.1.4.1.311.90.2.10` holding the cuId JSON as a UTF8String; anything else is a 400
+//!   `invalid_request` saying what is wrong. The answer, `{client_id, tenant_id, certificate,
+//!   identity_type, mtls_authentication_endpoint}`, carries a client certificate for the CSR's
+//!   key signed by the emulator CA (valid 7 days unless
+//!   [`Emulator::set_bound_certificate_lifetime`] says otherwise).
+//! - `POST {mtls_url}/{tenant}/oauth2/v2.0/token` on the mutual-TLS listener
+//!   ([`Emulator::mtls_url`]; a client certificate issued by the emulator CA is required):
+//!   client credentials with `token_type=mtls_pop` answer a token with `cnf: {"x5t#S256"}` of
+//!   the presented certificate. A certificate not issued by `issuecredential`, revoked
+//!   ([`Emulator::revoke_bound_certificates`]) or issued for another client id is refused with
+//!   401 `invalid_client`. [`Emulator::reject_mtls_handshakes`] makes handshakes fail and
+//!   [`Emulator::set_mtls_token_type_override`] changes the answered `token_type`.
+//!
 //! # Errors
 //!
 //! The token endpoint answers errors the way Entra does, `{error, error_description:

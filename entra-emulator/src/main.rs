@@ -2,7 +2,7 @@
 //!
 //! Prints one line of JSON on start —
 //! `{"https":"...","http":"...","ca_pem":"<path>","authority_host":"...","service_fabric_url":"...",
-//! "service_fabric_thumbprint":"..."}` — then serves. The managed identity secrets are at
+//! "service_fabric_thumbprint":"...","mtls":"..."}` — then serves. The managed identity secrets are at
 //! `GET /_emulator/info`.
 
 use std::io::Write as _;
@@ -104,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
         "authority_host": emulator.authority_host(),
         "service_fabric_url": emulator.service_fabric_url(),
         "service_fabric_thumbprint": emulator.service_fabric_thumbprint(),
+        "mtls": emulator.mtls_url(),
     });
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{line}")?;

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use crate::endpoint::{EndpointKind, classify};
+use crate::endpoint::{EndpointKind, classify, classify_mtls};
 use crate::fault::{self, FaultAction, FaultTarget};
 use crate::log::{RecordedRequest, Scheme, record_form, record_headers};
 use crate::state::Shared;
@@ -45,6 +45,11 @@ impl RequestInfo {
     }
 }
 
+/// The client certificate (DER) presented on a mutual-TLS connection, passed to handlers as a
+/// request extension (`None` on other listeners).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PeerCertificate(pub(crate) Option<Arc<Vec<u8>>>);
+
 /// What a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ListenerRole {
@@ -52,6 +57,8 @@ pub(crate) enum ListenerRole {
     Main,
     /// The Service Fabric managed identity endpoint (its own certificate, its own port).
     ServiceFabric,
+    /// The IMDSv2 mutual-TLS token endpoint.
+    Mtls,
 }
 
 /// The `Server` header every IMDS answer carries.
@@ -63,6 +70,9 @@ pub(crate) struct Listener {
     pub(crate) role: ListenerRole,
     pub(crate) tcp: TcpListener,
     pub(crate) tls: Option<TlsAcceptor>,
+    /// An acceptor whose handshakes fail, used instead of `tls` while the emulator is told to
+    /// reject handshakes (mutual-TLS listener only).
+    pub(crate) reject_tls: Option<TlsAcceptor>,
 }
 
 /// The error that makes hyper drop a connection without answering.
@@ -99,19 +109,37 @@ pub(crate) fn spawn(
                         let _ = stream.set_nodelay(true);
                         let shared = Arc::clone(&shared);
                         let router = router.clone();
-                        let tls = listener.tls.clone();
+                        let tls = match &listener.reject_tls {
+                            Some(reject) if shared.imds_v2.take_handshake_rejection() => {
+                                tracing::debug!("rejecting a tls handshake (fault)");
+                                Some(reject.clone())
+                            }
+                            _ => listener.tls.clone(),
+                        };
                         let scheme = listener.scheme;
                         let role = listener.role;
                         connections.spawn(async move {
                             match tls {
                                 Some(acceptor) => {
                                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                                        Ok(Ok(tls_stream)) => serve(tls_stream, shared, router, scheme, role).await,
+                                        Ok(Ok(tls_stream)) => {
+                                            let peer = PeerCertificate(
+                                                tls_stream
+                                                    .get_ref()
+                                                    .1
+                                                    .peer_certificates()
+                                                    .and_then(|c| c.first())
+                                                    .map(|c| Arc::new(c.to_vec())),
+                                            );
+                                            serve(tls_stream, shared, router, scheme, role, peer).await;
+                                        }
                                         Ok(Err(e)) => tracing::debug!(error = %e, "tls handshake failed"),
                                         Err(_) => tracing::debug!("tls handshake timed out"),
                                     }
                                 }
-                                None => serve(stream, shared, router, scheme, role).await,
+                                None => {
+                                    serve(stream, shared, router, scheme, role, PeerCertificate::default()).await;
+                                }
                             }
                         });
                     }
@@ -127,12 +155,25 @@ pub(crate) fn spawn(
     })
 }
 
-async fn serve<IO>(io: IO, shared: Arc<Shared>, router: Router, scheme: Scheme, role: ListenerRole)
-where
+async fn serve<IO>(
+    io: IO,
+    shared: Arc<Shared>,
+    router: Router,
+    scheme: Scheme,
+    role: ListenerRole,
+    peer: PeerCertificate,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        handle(Arc::clone(&shared), router.clone(), scheme, role, request)
+        handle(
+            Arc::clone(&shared),
+            router.clone(),
+            scheme,
+            role,
+            peer.clone(),
+            request,
+        )
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(io), service)
@@ -148,6 +189,7 @@ async fn handle(
     router: Router,
     scheme: Scheme,
     role: ListenerRole,
+    peer: PeerCertificate,
     request: Request<Incoming>,
 ) -> Result<Response, CloseConnection> {
     let (mut parts, body) = request.into_parts();
@@ -163,10 +205,12 @@ async fn handle(
         return Ok(response);
     };
     parts.extensions.insert(RequestInfo { scheme });
+    parts.extensions.insert(peer);
     let path = parts.uri.path().to_owned();
     let (endpoint, tenant) = match role {
         ListenerRole::Main => classify(&path),
         ListenerRole::ServiceFabric => (EndpointKind::ServiceFabric, None),
+        ListenerRole::Mtls => classify_mtls(&path),
     };
     if endpoint == EndpointKind::Admin {
         let request = Request::from_parts(parts, Body::from(bytes));
@@ -229,11 +273,18 @@ async fn handle(
             return Err(CloseConnection);
         }
         Some(action) => {
-            let base = RequestInfo { scheme }.base_url(&shared).to_owned();
+            let base = if role == ListenerRole::Mtls {
+                shared.urls.mtls.clone()
+            } else {
+                RequestInfo { scheme }.base_url(&shared).to_owned()
+            };
             fault::render(&action, &base, shared.now_unix(), correlation.as_deref())
         }
     };
-    if endpoint == EndpointKind::Imds {
+    if matches!(
+        endpoint,
+        EndpointKind::Imds | EndpointKind::ImdsPlatformMetadata | EndpointKind::ImdsIssueCredential
+    ) {
         // Every IMDS answer names its server, faults included: clients use it to tell IMDS
         // from a proxy that answers in its place.
         response

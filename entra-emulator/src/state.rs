@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::fault::{Fault, FaultTarget};
 use crate::keys::{Pki, SigningKey};
 use crate::log::{RecordedRequest, RequestLog};
-use crate::managed_identity::MiState;
+use crate::managed_identity::{ImdsV2State, MiState};
 use crate::registry::Registry;
 
 /// Lock a mutex, ignoring poisoning (a panicked handler must not wedge the emulator).
@@ -98,6 +98,8 @@ pub(crate) struct Urls {
     pub(crate) http: String,
     pub(crate) https_port: u16,
     pub(crate) http_port: u16,
+    /// The base URL of the mutual-TLS (IMDSv2 token) listener.
+    pub(crate) mtls: String,
     pub(crate) server_names: Vec<String>,
 }
 
@@ -110,6 +112,7 @@ pub(crate) struct Shared {
     pub(crate) registry: Mutex<Registry>,
     pub(crate) settings: Mutex<Settings>,
     pub(crate) mi: MiState,
+    pub(crate) imds_v2: ImdsV2State,
     log: Mutex<RequestLog>,
     faults: Mutex<Vec<Fault>>,
     /// client id (lower case) → jti → expiry (unix seconds).
@@ -143,6 +146,7 @@ impl Shared {
             registry: Mutex::new(Registry::new()),
             settings: Mutex::new(settings),
             mi,
+            imds_v2: ImdsV2State::default(),
             log: Mutex::new(RequestLog::new(log_capacity)),
             faults: Mutex::new(Vec::new()),
             seen_jti: Mutex::new(HashMap::new()),

@@ -12,6 +12,7 @@ mod app_service;
 mod arc;
 mod cloud_shell;
 mod imds;
+mod imds_v2;
 mod machine_learning;
 mod service_fabric;
 
@@ -30,6 +31,8 @@ use serde_json::{Value, json};
 use crate::aadsts::json_response;
 use crate::error::EmulatorError;
 use crate::state::{Shared, lock, random_id};
+
+pub(crate) use imds_v2::{ImdsV2State, mtls_token};
 
 /// The default lifetime of managed identity tokens (24 hours, as Azure issues them).
 pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -243,6 +246,17 @@ impl MiState {
         }
     }
 
+    /// The identity (system- or user-assigned) whose client id is `client_id`.
+    pub(crate) fn find_by_client_id(&self, client_id: &str) -> Option<ManagedIdentity> {
+        let inner = lock(&self.inner);
+        inner
+            .system
+            .iter()
+            .chain(inner.user.iter())
+            .find(|i| i.client_id.eq_ignore_ascii_case(client_id))
+            .cloned()
+    }
+
     /// Whether `selector` names the system-assigned identity by its client id, which is how
     /// Azure Machine Learning asks for it (`clientid=$DEFAULT_IDENTITY_CLIENT_ID`).
     pub(crate) fn names_system_by_client_id(&self, selector: &Selector) -> bool {
@@ -271,6 +285,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/metadata/identity/oauth2/token", get(imds::token))
+        .route(
+            "/metadata/identity/getplatformmetadata",
+            get(imds_v2::platform_metadata),
+        )
+        .route(
+            "/metadata/identity/issuecredential",
+            post(imds_v2::issue_credential),
+        )
         .route("/msi/token", get(app_service::token))
         .route("/arc/metadata/identity/oauth2/token", get(arc::token))
         .route("/cloudshell/token", post(cloud_shell::token))
@@ -531,9 +553,28 @@ fn mint(
     resource: &str,
     lifetime: Duration,
 ) -> Result<Minted, Problem> {
+    mint_with(
+        shared,
+        identity,
+        tenant,
+        resource,
+        lifetime,
+        serde_json::Map::new(),
+    )
+}
+
+/// Sign a managed identity access token with `extra` claims merged over the standard ones.
+fn mint_with(
+    shared: &Shared,
+    identity: &ManagedIdentity,
+    tenant: &str,
+    resource: &str,
+    lifetime: Duration,
+    extra: serde_json::Map<String, Value>,
+) -> Result<Minted, Problem> {
     let now = shared.now_unix();
     let expires_on = now + lifetime.as_secs().max(1);
-    let claims = json!({
+    let mut claims = json!({
         "aud": resource,
         "iss": shared.issuer(tenant),
         "iat": now,
@@ -549,6 +590,9 @@ fn mint(
         "ver": "1.0",
         "uti": random_id(),
     });
+    if let Some(map) = claims.as_object_mut() {
+        map.extend(extra);
+    }
     let mut header = Header::new(Algorithm::RS256);
     header.typ = Some("JWT".to_owned());
     header.kid = Some(shared.signing.kid().to_owned());
