@@ -198,16 +198,20 @@ async fn different_keys_load_in_parallel() {
 async fn a_failed_load_is_shared_and_the_next_call_tries_again() {
     let (cache, clock) = setup();
     let calls = Arc::new(AtomicUsize::new(0));
-    let gate = Arc::new(Notify::new());
+    // A latch, not a one-shot `Notify`: a caller that arrives after the failure starts a new
+    // load, which must not wait forever for a notification that was already spent.
+    let (open_gate, gate) = tokio::sync::watch::channel(false);
     let k = key("s");
     let mut tasks = Vec::new();
     for _ in 0..50 {
-        let (cache, calls, gate, k) = (cache.clone(), calls.clone(), gate.clone(), k.clone());
+        let (cache, calls, mut gate, k) = (cache.clone(), calls.clone(), gate.clone(), k.clone());
         tasks.push(tokio::spawn(async move {
             cache
                 .get_or_load(&k, CacheMode::Use, move || async move {
                     calls.fetch_add(1, Ordering::SeqCst);
-                    gate.notified().await;
+                    gate.wait_for(|open| *open)
+                        .await
+                        .expect("the test holds the sender");
                     Err::<Fresh<String>, _>("AADSTS7000215: invalid client secret".to_owned())
                 })
                 .await
@@ -219,7 +223,7 @@ async fn a_failed_load_is_shared_and_the_next_call_tries_again() {
     for _ in 0..100 {
         tokio::task::yield_now().await;
     }
-    gate.notify_one();
+    open_gate.send_replace(true);
     let mut failures = 0;
     for task in tasks {
         match task.await.unwrap() {
@@ -227,8 +231,8 @@ async fn a_failed_load_is_shared_and_the_next_call_tries_again() {
                 assert!(e.starts_with("AADSTS7000215"));
                 failures += 1;
             }
-            // A caller that arrived after the failure started a new load that also waits on
-            // the gate; none may succeed.
+            // A caller that arrived after the failure started a new load, which fails the
+            // same way; none may succeed.
             Ok(_) => panic!("no load succeeds"),
         }
     }

@@ -1,11 +1,11 @@
 //! `cargo xtask ci` and `cargo xtask test`.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::{cargo, run, tidy, workspace_root};
+use crate::{cargo, run, run_with_deadline, tidy, workspace_root};
 
 type Step = fn() -> Result<()>;
 
@@ -32,9 +32,17 @@ pub(crate) fn ci() -> Result<()> {
     Ok(())
 }
 
-/// `cargo test --workspace` (unit, integration and doc tests), extra arguments passed verbatim.
+/// How long `cargo xtask test` may take (build included) before it is killed. A full run takes
+/// about 5 minutes on 2 cores; a hung test must not eat CI's whole budget.
+const TEST_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+/// `cargo test --workspace` (unit, integration and doc tests), extra arguments passed verbatim;
+/// killed after [`TEST_DEADLINE`].
 pub(crate) fn test(args: &[String]) -> Result<()> {
-    run(cargo().args(["test", "--workspace"]).args(args))
+    run_with_deadline(
+        cargo().args(["test", "--workspace"]).args(args),
+        TEST_DEADLINE,
+    )
 }
 
 fn fmt() -> Result<()> {

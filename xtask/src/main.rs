@@ -134,6 +134,44 @@ fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Like [`run`], but kills the command (and every process it started) if it has not finished
+/// within `limit`, so a hung test fails CI in bounded time instead of using up its whole budget.
+fn run_with_deadline(command: &mut Command, limit: std::time::Duration) -> Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    let shown = show(command);
+    eprintln!("$ {shown}   (killed after {} min)", limit.as_secs() / 60);
+    // Its own process group, so the test binaries cargo starts can be killed with it.
+    command.process_group(0);
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .with_context(|| format!("could not wait for `{shown}`"))?
+        {
+            if !status.success() {
+                bail!("`{shown}` failed ({status})");
+            }
+            return Ok(());
+        }
+        if started.elapsed() >= limit {
+            let group = format!("-{}", child.id());
+            // Best effort: `kill` of the whole group, then of the child itself.
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "`{shown}` did not finish within {} min and was killed: a test is probably hung \
+                 (look for \"has been running for over 60 seconds\" above)",
+                limit.as_secs() / 60
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
 /// A command as a user would type it: the variables we set, then `cargo` and its arguments.
 fn show(command: &Command) -> String {
     let mut words: Vec<String> = command
