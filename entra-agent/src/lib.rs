@@ -1,0 +1,1 @@
+//! Agent identities for entra-rs (work in progress in this commit: the crate is being written).

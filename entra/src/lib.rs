@@ -1,0 +1,1 @@
+//! The entra-rs facade (being written).
