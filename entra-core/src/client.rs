@@ -16,8 +16,9 @@ use crate::error::TransportErrorKind;
 use crate::http::{endpoint, header_value, retry_after};
 use crate::response::{parse_error, parse_success};
 use crate::{
-    AccessToken, AssertionContext, AuthorityHost, ClientCredential, Clock, Error, HttpRequest,
-    HttpTransport, ReqwestTransport, Secret, SystemClock, Tenant, TokenCredential, TokenRequest,
+    AccessToken, AssertionContext, AssertionProvider, AuthorityHost, ClientCredential, Clock,
+    Error, HttpRequest, HttpTransport, ReqwestTransport, Secret, SystemClock, Tenant,
+    TokenCredential, TokenRequest,
 };
 
 /// The client-assertion type of every JWT-bearer client assertion.
@@ -67,15 +68,9 @@ pub enum FormValue {
     Plain(String),
     /// A value that must never be shown.
     Secret(Secret),
-}
-
-impl FormValue {
-    fn as_str(&self) -> &str {
-        match self {
-            Self::Plain(s) => s,
-            Self::Secret(s) => s.expose(),
-        }
-    }
+    /// A secret produced only when a request is actually sent (never on a cache hit), such
+    /// as an intermediate token of a multi-leg flow.
+    Provided(Arc<dyn AssertionProvider>),
 }
 
 impl fmt::Debug for FormValue {
@@ -83,6 +78,7 @@ impl fmt::Debug for FormValue {
         match self {
             Self::Plain(s) => fmt::Debug::fmt(s, f),
             Self::Secret(s) => fmt::Debug::fmt(s, f),
+            Self::Provided(p) => f.debug_tuple("Provided").field(p).finish(),
         }
     }
 }
@@ -143,6 +139,19 @@ impl Grant {
     /// Adds a secret form field (an assertion, a token).
     pub fn with_secret_field(mut self, name: impl Into<Cow<'static, str>>, value: Secret) -> Self {
         self.fields.push((name.into(), FormValue::Secret(value)));
+        self
+    }
+
+    /// Adds a secret form field whose value `provider` produces when a request is sent; a
+    /// cache hit never calls it. The provider is told the same context as a client-assertion
+    /// provider.
+    pub fn with_provided_field(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        provider: Arc<dyn AssertionProvider>,
+    ) -> Self {
+        self.fields
+            .push((name.into(), FormValue::Provided(provider)));
         self
     }
 
@@ -591,6 +600,14 @@ impl TokenClient {
         }
     }
 
+    fn assertion_context(&self, plan: &Plan, url: &Url) -> AssertionContext {
+        AssertionContext {
+            token_endpoint: url.clone(),
+            client_id: self.inner.client_id.clone(),
+            tenant: plan.tenant.as_str().to_owned(),
+        }
+    }
+
     /// The form body; client assertions are made fresh for every attempt (their `jti` must
     /// never repeat).
     async fn form(&self, plan: &Plan, url: &Url) -> Result<String, Error> {
@@ -610,16 +627,26 @@ impl TokenClient {
                     *send_chain,
                 )?,
             )),
-            ClientCredential::Assertion(provider) => {
-                let context = AssertionContext {
-                    token_endpoint: url.clone(),
-                    client_id: inner.client_id.clone(),
-                    tenant: plan.tenant.as_str().to_owned(),
-                };
-                Some(("client_assertion", provider.assertion(&context).await?))
-            }
+            ClientCredential::Assertion(provider) => Some((
+                "client_assertion",
+                provider
+                    .assertion(&self.assertion_context(plan, url))
+                    .await?,
+            )),
             ClientCredential::None => None,
         };
+        // Provided fields likewise, before the serializer exists.
+        let mut provided: Vec<Secret> = Vec::new();
+        for (_, value) in &plan.grant.fields {
+            if let FormValue::Provided(provider) = value {
+                provided.push(
+                    provider
+                        .assertion(&self.assertion_context(plan, url))
+                        .await?,
+                );
+            }
+        }
+        let mut provided = provided.iter();
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", &plan.grant.grant_type);
         form.append_pair("client_id", &inner.client_id);
@@ -631,7 +658,14 @@ impl TokenClient {
         }
         form.append_pair("scope", &plan.scope);
         for (name, value) in &plan.grant.fields {
-            form.append_pair(name, value.as_str());
+            match value {
+                FormValue::Plain(plain) => form.append_pair(name, plain),
+                FormValue::Secret(secret) => form.append_pair(name, secret.expose()),
+                FormValue::Provided(_) => match provided.next() {
+                    Some(secret) => form.append_pair(name, secret.expose()),
+                    None => &mut form,
+                },
+            };
         }
         if let Some(session) = &plan.client_session {
             form.append_pair("client_session", session);
