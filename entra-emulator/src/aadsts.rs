@@ -209,6 +209,133 @@ impl Aadsts {
         )
     }
 
+    fn invalid_grant(code: u32, message: impl Into<String>) -> Self {
+        Aadsts::bad_request("invalid_grant", code, message)
+    }
+
+    pub(crate) fn invalid_parameter(name: &str) -> Self {
+        Aadsts::bad_request(
+            "invalid_request",
+            90100,
+            format!("{name} parameter is empty or not valid."),
+        )
+    }
+
+    pub(crate) fn user_selector_conflict() -> Self {
+        Aadsts::bad_request(
+            "invalid_request",
+            90100,
+            "user_id parameter is empty or not valid: send exactly one of 'user_id' and 'username', not both.",
+        )
+    }
+
+    pub(crate) fn missing_user_selector() -> Self {
+        Aadsts::bad_request(
+            "invalid_request",
+            90014,
+            "The required field 'user_id' or 'username' is missing from the credential. Ensure that you have all the necessary parameters for the login request.",
+        )
+    }
+
+    pub(crate) fn fmi_path_not_blueprint(client_id: &str) -> Self {
+        Aadsts::malformed(&format!(
+            "'fmi_path' is only accepted from an agent identity blueprint; application '{client_id}' is not one."
+        ))
+    }
+
+    pub(crate) fn fmi_path_scope(scope: &str) -> Self {
+        Aadsts::bad_request(
+            "invalid_scope",
+            70011,
+            format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid: a request with 'fmi_path' must ask for api://AzureADTokenExchange/.default."
+            ),
+        )
+    }
+
+    pub(crate) fn agent_secret(agent: &str) -> Self {
+        Aadsts::invalid_client(
+            7000215,
+            format!(
+                "Invalid client secret provided. Agent identity '{agent}' has no client secret: it authenticates with a client assertion that is a T1 token of its blueprint (fmi_path = its client id)."
+            ),
+        )
+    }
+
+    pub(crate) fn not_a_t1(agent: &str, detail: &str) -> Self {
+        Aadsts::invalid_client(
+            70021,
+            format!(
+                "No matching federated identity record found for presented assertion. Agent identity '{agent}' accepts only a T1 token of its blueprint as client assertion: {detail}"
+            ),
+        )
+    }
+
+    pub(crate) fn t1_for_other_agent(agent: &str) -> Self {
+        Aadsts::invalid_client(
+            700211,
+            format!(
+                "The client assertion was issued for another agent identity: its subject does not end with the fmi_path '{agent}'. Request a T1 with fmi_path={agent}."
+            ),
+        )
+    }
+
+    pub(crate) fn t1_from_other_blueprint(agent: &str, azp: &str) -> Self {
+        Aadsts::invalid_client(
+            700213,
+            format!(
+                "The client assertion was issued to application '{azp}', which is not the agent identity blueprint (parent) of agent identity '{agent}'."
+            ),
+        )
+    }
+
+    pub(crate) fn user_fic_invalid(detail: &str) -> Self {
+        Aadsts::invalid_grant(
+            700211,
+            format!(
+                "The user federated identity credential is not valid for this request: {detail}"
+            ),
+        )
+    }
+
+    pub(crate) fn grant_assertion_invalid(detail: &str) -> Self {
+        Aadsts::invalid_grant(
+            50013,
+            format!("Assertion failed signature validation. [Reason - {detail}]"),
+        )
+    }
+
+    pub(crate) fn grant_assertion_time(detail: &str) -> Self {
+        Aadsts::invalid_grant(
+            500133,
+            format!("Assertion is not within its valid time range. {detail}"),
+        )
+    }
+
+    pub(crate) fn obo_audience(audience: &str, expected: &str) -> Self {
+        Aadsts::invalid_grant(
+            500131,
+            format!(
+                "Assertion audience does not match the Client app presenting the assertion. The audience in the assertion was '{audience}' and the expected audience is '{expected}' or one of the Application Id URIs of this application."
+            ),
+        )
+    }
+
+    pub(crate) fn unknown_user(user: &str, tenant: &str) -> Self {
+        Aadsts::invalid_grant(
+            50034,
+            format!(
+                "The user account {user} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory."
+            ),
+        )
+    }
+
+    pub(crate) fn not_an_agent(client_id: &str) -> Self {
+        Aadsts::malformed(&format!(
+            "grant 'user_fic' is only for agent identities; '{client_id}' is not one."
+        ))
+    }
+
     /// Generic errors used by faults: the `error` and code usually seen with `status`.
     pub(crate) fn for_status(status: StatusCode) -> Self {
         let (error, code, message) = match status.as_u16() {

@@ -6,6 +6,11 @@
 //! | `GET /_emulator/ca.pem` | | the CA certificate (PEM) |
 //! | `POST /_emulator/tenants` | [`TenantSeed`] | 201 `{tenant_id, issuer, token_endpoint, authority}` |
 //! | `POST /_emulator/tenants/{tenant}/applications` | [`AppRegistration`] | 201 `{client_id, object_id}` |
+//! | `POST /_emulator/tenants/{tenant}/agent-blueprints` | [`AppRegistration`] | 201 `{client_id, object_id}` |
+//! | `POST /_emulator/tenants/{tenant}/agent-identities` | [`AgentIdentitySeed`] `{blueprint_client_id, agent_client_id}` | 201 `{client_id, object_id, blueprint_client_id}` |
+//! | `POST /_emulator/tenants/{tenant}/agent-users` | [`AgentUserSeed`] `{agent_client_id, object_id, user_principal_name, display_name?, default_scopes?}` | 201 `{object_id}` |
+//! | `POST /_emulator/tenants/{tenant}/users` | [`UserAccount`] | 201 `{object_id}` |
+//! | `POST /_emulator/tenants/{tenant}/user-tokens` | `{user_object_id, client_id, audience, scopes}` | `{token}`: a delegated user token (the incoming token of an on-behalf-of request) |
 //! | `POST /_emulator/resources` | `{"uri": "..."}` | 201 |
 //! | `POST /_emulator/managed-identities` | `{"system_assigned": bool, "tenant", "client_id", "object_id", "resource_id"}` ([`ManagedIdentity`] plus `system_assigned`, default false) | 201 with the identity |
 //! | `POST /_emulator/issuers` | `{"name": "..."}` | 201 `{name, issuer}` |
@@ -33,11 +38,13 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::aadsts::json_response;
-use crate::control::{Seed, SettingsUpdate, TenantSeed, describe_json_error};
+use crate::control::{
+    AgentIdentitySeed, AgentUserSeed, Seed, SettingsUpdate, TenantSeed, describe_json_error,
+};
 use crate::error::EmulatorError;
 use crate::fault::Fault;
 use crate::managed_identity::ManagedIdentity;
-use crate::registry::{AppRegistration, TOKEN_EXCHANGE_AUDIENCE};
+use crate::registry::{AppRegistration, TOKEN_EXCHANGE_AUDIENCE, UserAccount};
 use crate::state::Shared;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -48,6 +55,23 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route(
             "/_emulator/tenants/{tenant}/applications",
             post(add_application),
+        )
+        .route(
+            "/_emulator/tenants/{tenant}/agent-blueprints",
+            post(add_agent_blueprint),
+        )
+        .route(
+            "/_emulator/tenants/{tenant}/agent-identities",
+            post(add_agent_identity),
+        )
+        .route(
+            "/_emulator/tenants/{tenant}/agent-users",
+            post(add_agent_user),
+        )
+        .route("/_emulator/tenants/{tenant}/users", post(add_user))
+        .route(
+            "/_emulator/tenants/{tenant}/user-tokens",
+            post(mint_user_token),
         )
         .route("/_emulator/resources", post(add_resource))
         .route("/_emulator/managed-identities", post(add_managed_identity))
@@ -83,7 +107,11 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 fn refused(e: &EmulatorError) -> Response {
     let status = match e {
-        EmulatorError::UnknownTenant(_) | EmulatorError::UnknownIssuer(_) => StatusCode::NOT_FOUND,
+        EmulatorError::UnknownTenant(_)
+        | EmulatorError::UnknownIssuer(_)
+        | EmulatorError::UnknownBlueprint(_)
+        | EmulatorError::UnknownAgentIdentity(_)
+        | EmulatorError::UnknownUser(_) => StatusCode::NOT_FOUND,
         _ => StatusCode::BAD_REQUEST,
     };
     error(status, &e.to_string())
@@ -174,6 +202,109 @@ async fn add_application(
             StatusCode::CREATED,
             &json!({ "client_id": client_id, "object_id": object_id }),
         ),
+        Err(e) => refused(&e),
+    }
+}
+
+async fn add_agent_blueprint(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    let app: AppRegistration = match parse(&body) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let client_id = app.client_id.clone();
+    match shared.add_agent_blueprint(&tenant, app) {
+        Ok(object_id) => ok(
+            StatusCode::CREATED,
+            &json!({ "client_id": client_id, "object_id": object_id }),
+        ),
+        Err(e) => refused(&e),
+    }
+}
+
+async fn add_agent_identity(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    let agent: AgentIdentitySeed = match parse(&body) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    match shared.add_agent_identity(&tenant, &agent.blueprint_client_id, &agent.agent_client_id) {
+        Ok(object_id) => ok(
+            StatusCode::CREATED,
+            &json!({
+                "client_id": agent.agent_client_id,
+                "object_id": object_id,
+                "blueprint_client_id": agent.blueprint_client_id,
+            }),
+        ),
+        Err(e) => refused(&e),
+    }
+}
+
+async fn add_agent_user(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    let user: AgentUserSeed = match parse(&body) {
+        Ok(u) => u,
+        Err(r) => return *r,
+    };
+    let object_id = user.user.object_id.clone();
+    match shared.add_user(&tenant, Some(&user.agent_client_id), user.user) {
+        Ok(()) => ok(StatusCode::CREATED, &json!({ "object_id": object_id })),
+        Err(e) => refused(&e),
+    }
+}
+
+async fn add_user(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    let user: UserAccount = match parse(&body) {
+        Ok(u) => u,
+        Err(r) => return *r,
+    };
+    let object_id = user.object_id.clone();
+    match shared.add_user(&tenant, None, user) {
+        Ok(()) => ok(StatusCode::CREATED, &json!({ "object_id": object_id })),
+        Err(e) => refused(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserTokenBody {
+    user_object_id: String,
+    client_id: String,
+    audience: String,
+    scopes: String,
+}
+
+async fn mint_user_token(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mint: UserTokenBody = match parse(&body) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    match shared.mint_user_token(
+        &tenant,
+        &mint.user_object_id,
+        &mint.client_id,
+        &mint.audience,
+        &mint.scopes,
+    ) {
+        Ok(token) => ok(StatusCode::OK, &json!({ "token": token })),
         Err(e) => refused(&e),
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::EmulatorError;
 use crate::keys::ExternalIssuerKey;
-use crate::registry::{AppRegistration, ExternalIssuer, valid_issuer_name};
+use crate::registry::{AppRegistration, ExternalIssuer, UserAccount, valid_issuer_name};
 use crate::state::{Shared, lock};
 
 /// A tenant to register, with its domains and applications (the body of
@@ -26,6 +26,40 @@ pub struct TenantSeed {
     /// Applications to register in it.
     #[serde(default)]
     pub applications: Vec<AppRegistration>,
+    /// Agent identity blueprints to register in it.
+    #[serde(default)]
+    pub agent_blueprints: Vec<AppRegistration>,
+    /// Agent identities: `{"blueprint_client_id": "...", "agent_client_id": "..."}`.
+    #[serde(default)]
+    pub agent_identities: Vec<AgentIdentitySeed>,
+    /// Agent users: a [`UserAccount`] plus `"agent_client_id"`.
+    #[serde(default)]
+    pub agent_users: Vec<AgentUserSeed>,
+    /// Plain (human) users.
+    #[serde(default)]
+    pub users: Vec<UserAccount>,
+}
+
+/// An agent identity under a blueprint (admin API body and seed entry).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AgentIdentitySeed {
+    /// The blueprint's client id.
+    pub blueprint_client_id: String,
+    /// The agent identity's client id.
+    pub agent_client_id: String,
+}
+
+/// An agent user of an agent identity (admin API body and seed entry).
+#[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
+pub struct AgentUserSeed {
+    /// The owning agent identity's client id.
+    pub agent_client_id: String,
+    /// The user.
+    #[serde(flatten)]
+    pub user: UserAccount,
 }
 
 impl TenantSeed {
@@ -35,6 +69,10 @@ impl TenantSeed {
             tenant_id: tenant_id.into(),
             domains: Vec::new(),
             applications: Vec::new(),
+            agent_blueprints: Vec::new(),
+            agent_identities: Vec::new(),
+            agent_users: Vec::new(),
+            users: Vec::new(),
         }
     }
 }
@@ -159,7 +197,94 @@ impl Shared {
         for app in &seed.applications {
             self.add_application(&seed.tenant_id, app.clone())?;
         }
+        for app in &seed.agent_blueprints {
+            self.add_agent_blueprint(&seed.tenant_id, app.clone())?;
+        }
+        for agent in &seed.agent_identities {
+            self.add_agent_identity(
+                &seed.tenant_id,
+                &agent.blueprint_client_id,
+                &agent.agent_client_id,
+            )?;
+        }
+        for user in &seed.users {
+            self.add_user(&seed.tenant_id, None, user.clone())?;
+        }
+        for user in &seed.agent_users {
+            self.add_user(
+                &seed.tenant_id,
+                Some(&user.agent_client_id),
+                user.user.clone(),
+            )?;
+        }
         Ok(())
+    }
+
+    /// Register an agent identity blueprint; returns its service principal object id.
+    pub(crate) fn add_agent_blueprint(
+        &self,
+        tenant: &str,
+        app: AppRegistration,
+    ) -> Result<String, EmulatorError> {
+        Ok(lock(&self.registry)
+            .add_blueprint(tenant, app)?
+            .object_id
+            .clone())
+    }
+
+    /// Register an agent identity under `blueprint`; returns its object id.
+    pub(crate) fn add_agent_identity(
+        &self,
+        tenant: &str,
+        blueprint: &str,
+        agent: &str,
+    ) -> Result<String, EmulatorError> {
+        Ok(lock(&self.registry)
+            .add_agent(tenant, blueprint, agent)?
+            .object_id
+            .clone())
+    }
+
+    /// Register a user (an agent user of `agent` when given).
+    pub(crate) fn add_user(
+        &self,
+        tenant: &str,
+        agent: Option<&str>,
+        user: UserAccount,
+    ) -> Result<(), EmulatorError> {
+        lock(&self.registry).add_user(tenant, agent, user)
+    }
+
+    /// A signed delegated access token of a registered user.
+    pub(crate) fn mint_user_token(
+        &self,
+        tenant: &str,
+        user_object_id: &str,
+        client_id: &str,
+        audience: &str,
+        scopes: &str,
+    ) -> Result<String, EmulatorError> {
+        let (tenant_id, user) = {
+            let registry = lock(&self.registry);
+            let tenant_id = registry
+                .tenant(tenant)
+                .ok_or_else(|| EmulatorError::UnknownTenant(tenant.to_owned()))?
+                .id;
+            let user = registry
+                .user(&tenant_id, user_object_id)
+                .ok_or_else(|| EmulatorError::UnknownUser(user_object_id.to_owned()))?;
+            (tenant_id, user)
+        };
+        let claims = crate::entra::user_claims(
+            self,
+            &tenant_id,
+            &user.account,
+            audience,
+            scopes,
+            client_id,
+            "1",
+        );
+        self.sign(&claims).map_err(EmulatorError::Signing)
     }
 
     /// Register `app`; returns its service principal object id.

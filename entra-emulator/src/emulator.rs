@@ -20,7 +20,7 @@ use crate::fault::Fault;
 use crate::keys::{Pki, ServerIdentity, SigningKey};
 use crate::log::{RecordedRequest, Scheme};
 use crate::managed_identity::{self, ManagedIdentity, MiState};
-use crate::registry::AppRegistration;
+use crate::registry::{AppRegistration, UserAccount};
 use crate::server::{self, Listener, ListenerRole};
 use crate::state::{ExtraClaimsHook, Settings, Shared, Urls, lock};
 use crate::tls::{self, TlsOptions};
@@ -470,6 +470,61 @@ impl Emulator {
         app: AppRegistration,
     ) -> Result<String, EmulatorError> {
         self.shared.add_application(tenant, app)
+    }
+
+    /// Register an agent identity blueprint: an application (its credentials: secret,
+    /// certificate, federated) that may request T1 tokens with `fmi_path`. Without `fmi_path`
+    /// it behaves like any application.
+    pub fn add_agent_blueprint(
+        &self,
+        tenant: &str,
+        app: AppRegistration,
+    ) -> Result<(), EmulatorError> {
+        self.shared.add_agent_blueprint(tenant, app).map(drop)
+    }
+
+    /// An agent identity under a blueprint (it has no credential of its own: only a T1 of its
+    /// parent authenticates it). Error if the blueprint is unknown. Its object id (`oid`/`sub`
+    /// of its tokens) is [`Emulator::service_principal_id`].
+    pub fn add_agent_identity(
+        &self,
+        tenant: &str,
+        blueprint_client_id: &str,
+        agent_client_id: &str,
+    ) -> Result<(), EmulatorError> {
+        self.shared
+            .add_agent_identity(tenant, blueprint_client_id, agent_client_id)
+            .map(drop)
+    }
+
+    /// An agent user owned by an agent identity. Error if the agent identity is unknown.
+    pub fn add_agent_user(
+        &self,
+        tenant: &str,
+        agent_client_id: &str,
+        user: UserAccount,
+    ) -> Result<(), EmulatorError> {
+        self.shared.add_user(tenant, Some(agent_client_id), user)
+    }
+
+    /// A plain (human) user, e.g. the signed-in user of an on-behalf-of flow.
+    pub fn add_user(&self, tenant: &str, user: UserAccount) -> Result<(), EmulatorError> {
+        self.shared.add_user(tenant, None, user)
+    }
+
+    /// A signed delegated user access token as the emulator would issue it (`idtyp=user`,
+    /// `scp=scopes`, `oid`/`sub` = the user, `aud=audience`, `azp`/`appid` = `client_id`), to
+    /// use as the incoming token of an on-behalf-of request. Error if the user is unknown.
+    pub fn mint_user_token(
+        &self,
+        tenant: &str,
+        user_object_id: &str,
+        client_id: &str,
+        audience: &str,
+        scopes: &str,
+    ) -> Result<String, EmulatorError> {
+        self.shared
+            .mint_user_token(tenant, user_object_id, client_id, audience, scopes)
     }
 
     /// The service principal object id of a registered application.

@@ -62,6 +62,20 @@ pub enum EmulatorError {
         /// Why it was refused.
         reason: String,
     },
+    /// The application is not a registered agent identity blueprint.
+    #[error(
+        "agent identity blueprint {0:?} is not registered: add it with add_agent_blueprint first"
+    )]
+    UnknownBlueprint(String),
+    /// The client id is not a registered agent identity.
+    #[error("agent identity {0:?} is not registered: add it with add_agent_identity first")]
+    UnknownAgentIdentity(String),
+    /// The user is not registered.
+    #[error("user {0:?} is not registered: add it with add_user or add_agent_user first")]
+    UnknownUser(String),
+    /// A user account is not acceptable.
+    #[error("invalid user {0:?}: the object id and the user principal name must not be empty")]
+    InvalidUser(String),
     /// A resource URI is not acceptable.
     #[error(
         "invalid resource {0:?}: use an absolute uri such as https://graph.microsoft.com or api://my-app"

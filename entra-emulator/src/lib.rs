@@ -143,7 +143,7 @@ pub mod testing;
 mod tls;
 
 pub use clock::Clock;
-pub use control::{Seed, SettingsUpdate, TenantSeed};
+pub use control::{AgentIdentitySeed, AgentUserSeed, Seed, SettingsUpdate, TenantSeed};
 pub use emulator::{Emulator, EmulatorConfig};
 pub use endpoint::EndpointKind;
 pub use error::EmulatorError;
@@ -152,7 +152,8 @@ pub use keys::SigningKey;
 pub use log::{FormField, REDACTED, RecordedRequest, Scheme};
 pub use managed_identity::ManagedIdentity;
 pub use registry::{
-    AppRegistration, DEFAULT_RESOURCES, FederatedCredential, TOKEN_EXCHANGE_AUDIENCE,
+    AppRegistration, DEFAULT_RESOURCES, FederatedCredential, TOKEN_EXCHANGE_APP_ID,
+    TOKEN_EXCHANGE_AUDIENCE, UserAccount,
 };
 pub use state::{CredentialKind, ExtraClaimsHook, TokenContext};
 

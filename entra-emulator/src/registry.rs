@@ -1,7 +1,7 @@
 //! What the emulator knows: tenants, applications and their credentials, resources, and
 //! external (federated) issuers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -16,6 +16,89 @@ use crate::keys::{ExternalIssuerKey, certificate_rsa_key};
 
 /// The audience Entra expects in federated assertions by default.
 pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// The application id of Entra's token exchange app: the `aud` of T1 and T2 tokens (requests
+/// for `api://AzureADTokenExchange/.default` from agent blueprints and agent identities).
+pub const TOKEN_EXCHANGE_APP_ID: &str = "fb60f99c-7a34-4190-8149-302f77469936";
+
+/// The exchange audiences of the public, US Government and China clouds.
+pub(crate) const EXCHANGE_AUDIENCES: &[&str] = &[
+    TOKEN_EXCHANGE_AUDIENCE,
+    "api://AzureADTokenExchangeUSGov",
+    "api://AzureADTokenExchangeChina",
+];
+
+/// Whether `resource` is one of the token exchange audiences (or the exchange app id).
+pub(crate) fn is_exchange_resource(resource: &str) -> bool {
+    let r = resource.trim_end_matches('/');
+    r.eq_ignore_ascii_case(TOKEN_EXCHANGE_APP_ID)
+        || EXCHANGE_AUDIENCES.iter().any(|a| a.eq_ignore_ascii_case(r))
+}
+
+/// A user of a tenant: a plain (human) user or an agent user.
+///
+/// In JSON (admin API and seed files): `{"object_id": "...", "user_principal_name": "...",
+/// "display_name": "...", "default_scopes": ["User.Read"]}` — `display_name` and
+/// `default_scopes` optional.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct UserAccount {
+    /// The user's object id (`oid`/`sub` of its tokens).
+    pub object_id: String,
+    /// The user principal name (`upn`, `preferred_username`).
+    #[serde(alias = "upn")]
+    pub user_principal_name: String,
+    /// The display name (`name` of the id token).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The delegated scopes (`scp`) granted for a `{resource}/.default` request; default
+    /// `["User.Read"]`.
+    #[serde(default = "default_user_scopes")]
+    pub default_scopes: Vec<String>,
+}
+
+fn default_user_scopes() -> Vec<String> {
+    vec!["User.Read".to_owned()]
+}
+
+impl UserAccount {
+    /// A user with object id `object_id` and user principal name `upn`.
+    pub fn new(object_id: impl Into<String>, upn: impl Into<String>) -> Self {
+        UserAccount {
+            object_id: object_id.into(),
+            user_principal_name: upn.into(),
+            display_name: None,
+            default_scopes: default_user_scopes(),
+        }
+    }
+
+    /// Set the display name.
+    #[must_use]
+    pub fn display_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = Some(name.into());
+        self
+    }
+
+    /// Replace the scopes granted for a `/.default` request.
+    #[must_use]
+    pub fn default_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.default_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// A registered user and, for an agent user, the agent identity that owns it.
+#[derive(Debug, Clone)]
+pub(crate) struct RegisteredUser {
+    pub(crate) account: UserAccount,
+    /// The client id of the owning agent identity (agent users only).
+    pub(crate) agent: Option<String>,
+}
 
 /// The resources every emulator knows from the start.
 pub const DEFAULT_RESOURCES: &[&str] = &[
@@ -329,6 +412,12 @@ struct Tenant {
     id: String,
     domains: Vec<String>,
     apps: BTreeMap<String, Arc<RegisteredApp>>,
+    /// Agent identity blueprints (client ids, lower case).
+    blueprints: BTreeSet<String>,
+    /// Agent identity (lower case) → its blueprint's client id.
+    agents: BTreeMap<String, String>,
+    /// Users by object id (lower case).
+    users: BTreeMap<String, RegisteredUser>,
 }
 
 /// A tenant as resolved from a path segment.
@@ -380,6 +469,9 @@ impl Registry {
             id: tenant_id.to_owned(),
             domains: Vec::new(),
             apps: BTreeMap::new(),
+            blueprints: BTreeSet::new(),
+            agents: BTreeMap::new(),
+            users: BTreeMap::new(),
         });
         Ok(())
     }
@@ -459,6 +551,116 @@ impl Registry {
             .get(&key)?
             .apps
             .get(&client_id.to_ascii_lowercase())
+            .cloned()
+    }
+
+    fn tenant_mut(&mut self, tenant: &str) -> Result<&mut Tenant, EmulatorError> {
+        let key = self.resolve_key(tenant)?;
+        self.tenants
+            .get_mut(&key)
+            .ok_or_else(|| EmulatorError::UnknownTenant(tenant.to_owned()))
+    }
+
+    fn tenant_ref(&self, tenant: &str) -> Option<&Tenant> {
+        let key = self.resolve_key(tenant).ok()?;
+        self.tenants.get(&key)
+    }
+
+    /// Register `app` as an agent identity blueprint.
+    pub(crate) fn add_blueprint(
+        &mut self,
+        tenant: &str,
+        app: AppRegistration,
+    ) -> Result<Arc<RegisteredApp>, EmulatorError> {
+        let app = self.add_application(tenant, app)?;
+        self.tenant_mut(tenant)?
+            .blueprints
+            .insert(app.client_id.to_ascii_lowercase());
+        Ok(app)
+    }
+
+    /// Whether `client_id` is an agent identity blueprint of `tenant`.
+    pub(crate) fn is_blueprint(&self, tenant: &str, client_id: &str) -> bool {
+        self.tenant_ref(tenant)
+            .is_some_and(|t| t.blueprints.contains(&client_id.to_ascii_lowercase()))
+    }
+
+    /// Register agent identity `agent` under blueprint `blueprint`.
+    pub(crate) fn add_agent(
+        &mut self,
+        tenant: &str,
+        blueprint: &str,
+        agent: &str,
+    ) -> Result<Arc<RegisteredApp>, EmulatorError> {
+        let blueprint_id = self
+            .tenant_ref(tenant)
+            .ok_or_else(|| EmulatorError::UnknownTenant(tenant.to_owned()))?
+            .apps
+            .get(&blueprint.to_ascii_lowercase())
+            .map(|a| a.client_id.clone())
+            .filter(|_| self.is_blueprint(tenant, blueprint))
+            .ok_or_else(|| EmulatorError::UnknownBlueprint(blueprint.to_owned()))?;
+        if self.is_blueprint(tenant, agent) {
+            return Err(EmulatorError::InvalidClientId(agent.to_owned()));
+        }
+        let app = self.add_application(tenant, AppRegistration::new(agent))?;
+        self.tenant_mut(tenant)?
+            .agents
+            .insert(agent.to_ascii_lowercase(), blueprint_id);
+        Ok(app)
+    }
+
+    /// The blueprint client id of agent identity `agent`, if it is one.
+    pub(crate) fn agent_blueprint(&self, tenant: &str, agent: &str) -> Option<String> {
+        self.tenant_ref(tenant)?
+            .agents
+            .get(&agent.to_ascii_lowercase())
+            .cloned()
+    }
+
+    /// Register a user (owned by agent identity `agent` for an agent user).
+    pub(crate) fn add_user(
+        &mut self,
+        tenant: &str,
+        agent: Option<&str>,
+        user: UserAccount,
+    ) -> Result<(), EmulatorError> {
+        if user.object_id.trim().is_empty() || user.user_principal_name.trim().is_empty() {
+            return Err(EmulatorError::InvalidUser(user.object_id));
+        }
+        let agent = match agent {
+            Some(a) => Some(
+                self.tenant_ref(tenant)
+                    .ok_or_else(|| EmulatorError::UnknownTenant(tenant.to_owned()))?
+                    .apps
+                    .get(&a.to_ascii_lowercase())
+                    .map(|app| app.client_id.clone())
+                    .filter(|_| self.agent_blueprint(tenant, a).is_some())
+                    .ok_or_else(|| EmulatorError::UnknownAgentIdentity(a.to_owned()))?,
+            ),
+            None => None,
+        };
+        self.tenant_mut(tenant)?.users.insert(
+            user.object_id.to_ascii_lowercase(),
+            RegisteredUser {
+                account: user,
+                agent,
+            },
+        );
+        Ok(())
+    }
+
+    /// The user whose object id or user principal name is `id` (case-insensitive).
+    pub(crate) fn user(&self, tenant: &str, id: &str) -> Option<RegisteredUser> {
+        let t = self.tenant_ref(tenant)?;
+        let key = id.to_ascii_lowercase();
+        t.users
+            .get(&key)
+            .or_else(|| {
+                t.users
+                    .values()
+                    .find(|u| u.account.user_principal_name.eq_ignore_ascii_case(id))
+            })
             .cloned()
     }
 

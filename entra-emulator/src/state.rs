@@ -58,7 +58,13 @@ pub enum CredentialKind {
         /// The `x5t#S256` of the certificate.
         thumbprint_sha256: String,
     },
-    /// A federated assertion from an external issuer.
+    /// A T1 token of the agent identity's blueprint (agent identities only).
+    AgentBlueprintToken {
+        /// The blueprint's client id (the T1's `azp`).
+        blueprint_client_id: String,
+    },
+    /// A federated assertion from an external issuer, or a managed identity token of this
+    /// emulator.
     Federated {
         /// The assertion's `iss`.
         issuer: String,
@@ -163,6 +169,18 @@ impl Shared {
 
     pub(crate) fn issuer(&self, tenant_id: &str) -> String {
         format!("{}/{tenant_id}/v2.0", self.urls.https)
+    }
+
+    /// Sign `claims` as an RS256 JWT with the emulator key (header `typ`, `kid`, `x5t`).
+    pub(crate) fn sign(
+        &self,
+        claims: &Map<String, Value>,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.typ = Some("JWT".to_owned());
+        header.kid = Some(self.signing.kid().to_owned());
+        header.x5t = Some(self.signing.x5t().to_owned());
+        jsonwebtoken::encode(&header, claims, self.signing.encoding_key())
     }
 
     pub(crate) fn settings(&self) -> Settings {

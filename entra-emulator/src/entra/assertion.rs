@@ -17,7 +17,7 @@ use super::token::echo;
 pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
-const SKEW: u64 = 300;
+pub(super) const SKEW: u64 = 300;
 
 /// The longest lifetime of a certificate assertion (`exp` − `nbf`/`iat`), in seconds.
 const MAX_CERTIFICATE_ASSERTION_LIFETIME: u64 = 600;
@@ -37,12 +37,42 @@ pub(super) fn validate(
     let external = lock(&shared.registry).issuer_by_url(iss);
     match external {
         Some(issuer) => federated(shared, app, &issuer, jwt, &payload),
+        None if is_own_issuer(shared, tenant, iss) => own_federated(shared, app, jwt, &payload),
         None => certificate(shared, tenant, app, jwt, &header, &payload),
     }
 }
 
+/// Whether `iss` is this emulator's issuer for `tenant` (what its tokens, managed identity
+/// tokens included, carry in `iss`).
+pub(super) fn is_own_issuer(shared: &Shared, tenant: &TenantRef, iss: &str) -> bool {
+    iss.trim_end_matches('/') == shared.issuer(&tenant.id)
+}
+
+/// Verify that `jwt` was signed by this emulator's key.
+pub(super) fn signed_by_emulator(shared: &Shared, jwt: &str) -> bool {
+    verify_signature(jwt, &shared.signing.decoding_key(), Algorithm::RS256)
+}
+
+/// A federated assertion issued by this emulator itself (a managed identity token for
+/// `api://AzureADTokenExchange`): signed with the emulator key and matched against the
+/// application's federated identity credentials like any other.
+fn own_federated(
+    shared: &Shared,
+    app: &RegisteredApp,
+    jwt: &str,
+    claims: &Map<String, Value>,
+) -> Result<CredentialKind, Aadsts> {
+    if !signed_by_emulator(shared, jwt) {
+        return Err(Aadsts::assertion_signature(
+            "The signature could not be verified with the keys of the assertion's issuer.",
+        ));
+    }
+    check_times(claims, shared.now_unix(), None)?;
+    match_federated(app, claims)
+}
+
 /// The header and claims of a JWT, unverified.
-fn peek(jwt: &str) -> Result<(Header, Map<String, Value>), Aadsts> {
+pub(super) fn peek(jwt: &str) -> Result<(Header, Map<String, Value>), Aadsts> {
     let parts: Vec<&str> = jwt.split('.').collect();
     let [_, payload, _] = parts.as_slice() else {
         return Err(Aadsts::malformed_assertion(
@@ -62,7 +92,7 @@ fn peek(jwt: &str) -> Result<(Header, Map<String, Value>), Aadsts> {
 }
 
 /// Verify the signature of `jwt` with `key` for `alg` only (claims are checked separately).
-fn verify_signature(jwt: &str, key: &DecodingKey, alg: Algorithm) -> bool {
+pub(super) fn verify_signature(jwt: &str, key: &DecodingKey, alg: Algorithm) -> bool {
     let mut validation = Validation::new(alg);
     validation.validate_exp = false;
     validation.validate_nbf = false;
@@ -71,14 +101,14 @@ fn verify_signature(jwt: &str, key: &DecodingKey, alg: Algorithm) -> bool {
     jsonwebtoken::decode::<Value>(jwt, key, &validation).is_ok()
 }
 
-fn number(claims: &Map<String, Value>, name: &str) -> Option<u64> {
+pub(super) fn number(claims: &Map<String, Value>, name: &str) -> Option<u64> {
     let value = claims.get(name)?;
     value
         .as_u64()
         .or_else(|| value.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
 }
 
-fn audiences(claims: &Map<String, Value>) -> Vec<&str> {
+pub(super) fn audiences(claims: &Map<String, Value>) -> Vec<&str> {
     match claims.get("aud") {
         Some(Value::String(s)) => vec![s.as_str()],
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
@@ -87,7 +117,7 @@ fn audiences(claims: &Map<String, Value>) -> Vec<&str> {
 }
 
 /// Check `exp` (required), `nbf` and, when given, the longest lifetime. Returns `exp`.
-fn check_times(
+pub(super) fn check_times(
     claims: &Map<String, Value>,
     now: u64,
     max_lifetime: Option<u64>,
@@ -265,6 +295,14 @@ fn federated(
         ));
     }
     check_times(claims, shared.now_unix(), None)?;
+    match_federated(app, claims)
+}
+
+/// The federated identity credential of `app` matching the assertion's `iss`, `sub`, `aud`.
+fn match_federated(
+    app: &RegisteredApp,
+    claims: &Map<String, Value>,
+) -> Result<CredentialKind, Aadsts> {
     let iss = claims
         .get("iss")
         .and_then(Value::as_str)

@@ -1,5 +1,6 @@
 //! The Entra ID endpoint family: token endpoint, OpenID discovery, keys, instance discovery.
 
+mod agent;
 mod assertion;
 mod discovery;
 mod token;
@@ -10,6 +11,8 @@ use axum::Router;
 use axum::routing::{any, get};
 
 use crate::state::Shared;
+
+pub(crate) use agent::user_claims;
 
 /// The routes of the Entra ID endpoint family.
 pub(crate) fn routes() -> Router<Arc<Shared>> {

@@ -9,20 +9,22 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use entra_claims::Claims;
 use http::StatusCode;
-use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Map, Value, json};
 
 use crate::aadsts::{Aadsts, json_response};
 use crate::endpoint::classify;
 use crate::log::is_public_field;
-use crate::registry::{RegisteredApp, TenantRef};
+use crate::registry::{RegisteredApp, TOKEN_EXCHANGE_APP_ID, TenantRef, is_exchange_resource};
 use crate::server::RequestInfo;
 use crate::state::{CredentialKind, Shared, TokenContext, lock};
 
-use super::assertion;
+use super::{agent, assertion};
+
+/// The grant type of the on-behalf-of flow.
+pub(super) const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// Scopes that may accompany a `/.default` scope and name no resource.
-const RESERVED_SCOPES: &[&str] = &["openid", "profile", "offline_access", "email"];
+pub(super) const RESERVED_SCOPES: &[&str] = &["openid", "profile", "offline_access", "email"];
 
 /// The longest piece of request text echoed back in an error description.
 const ECHO_LIMIT: usize = 200;
@@ -48,12 +50,17 @@ impl Form {
             .map(|(_, v)| v.as_str())
     }
 
-    fn required(&self, name: &str) -> Result<&str, Aadsts> {
+    /// Whether the body has a field `name` at all (even an empty one).
+    pub(super) fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+
+    pub(super) fn required(&self, name: &str) -> Result<&str, Aadsts> {
         self.get(name)
             .ok_or_else(|| Aadsts::missing_parameter(name))
     }
 
-    fn public_fields(&self) -> Vec<(&str, &str)> {
+    pub(super) fn public_fields(&self) -> Vec<(&str, &str)> {
         self.0
             .iter()
             .filter(|(k, _)| is_public_field(k))
@@ -103,31 +110,107 @@ fn handle(
     let grant_type = form.required("grant_type")?;
     match grant_type {
         "client_credentials" => client_credentials(shared, &tenant, &form),
+        "user_fic" => agent::user_fic(shared, &tenant, &form),
+        JWT_BEARER_GRANT => agent::on_behalf_of(shared, &tenant, &form),
         other => Err(Aadsts::unsupported_grant(&echo(other))),
     }
+}
+
+/// The parsed `claims` form field.
+pub(super) fn claims_request(form: &Form) -> Result<Option<Claims>, Aadsts> {
+    match form.get("claims") {
+        Some(text) => Ok(Some(
+            Claims::parse(text).map_err(|_| Aadsts::invalid_claims())?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// The registered application `client_id`, and its blueprint's client id when it is an agent
+/// identity.
+pub(super) fn lookup_client(
+    shared: &Shared,
+    tenant: &TenantRef,
+    client_id: &str,
+) -> Result<(Arc<RegisteredApp>, Option<String>), Aadsts> {
+    let registry = lock(&shared.registry);
+    let app = registry
+        .application(&tenant.id, client_id)
+        .ok_or_else(|| Aadsts::unknown_client(&echo(client_id), &tenant.id))?;
+    let blueprint = registry.agent_blueprint(&tenant.id, &app.client_id);
+    Ok((app, blueprint))
+}
+
+/// Authenticate the client: an agent identity with a T1 of its blueprint, any other
+/// application with its secret or assertion.
+pub(super) fn authenticate_client(
+    shared: &Shared,
+    tenant: &TenantRef,
+    app: &RegisteredApp,
+    blueprint: Option<&str>,
+    form: &Form,
+) -> Result<CredentialKind, Aadsts> {
+    match blueprint {
+        Some(blueprint) => agent::authenticate_agent(shared, tenant, app, blueprint, form),
+        None => authenticate(shared, tenant, app, form),
+    }
+}
+
+/// The `fmi_path` of a request: `None` when absent, an error when present but empty.
+fn fmi_path(form: &Form) -> Result<Option<&str>, Aadsts> {
+    if !form.has("fmi_path") {
+        return Ok(None);
+    }
+    form.get("fmi_path")
+        .map(Some)
+        .ok_or_else(|| Aadsts::invalid_parameter("fmi_path"))
 }
 
 fn client_credentials(shared: &Shared, tenant: &TenantRef, form: &Form) -> Result<Value, Aadsts> {
     let client_id = form.required("client_id")?;
     let scope = form.required("scope")?;
-    let claims = match form.get("claims") {
-        Some(text) => Some(Claims::parse(text).map_err(|_| Aadsts::invalid_claims())?),
-        None => None,
-    };
-    let app = lock(&shared.registry)
-        .application(&tenant.id, client_id)
-        .ok_or_else(|| Aadsts::unknown_client(&echo(client_id), &tenant.id))?;
+    let claims = claims_request(form)?;
+    let (app, blueprint) = lookup_client(shared, tenant, client_id)?;
+    let fmi_path = fmi_path(form)?;
     let resource = resolve_scope(shared, tenant, scope)?;
-    let credential = authenticate(shared, tenant, &app, form)?;
+    if fmi_path.is_some() {
+        if !lock(&shared.registry).is_blueprint(&tenant.id, &app.client_id) {
+            return Err(Aadsts::fmi_path_not_blueprint(&app.client_id));
+        }
+        if !is_exchange_resource(&resource) {
+            return Err(Aadsts::fmi_path_scope(&echo(scope)));
+        }
+    }
+    let credential = authenticate_client(shared, tenant, &app, blueprint.as_deref(), form)?;
+    // T1 and T2 are addressed to the token exchange app itself.
+    let exchange = is_exchange_resource(&resource) && (fmi_path.is_some() || blueprint.is_some());
+    let audience = if exchange {
+        TOKEN_EXCHANGE_APP_ID.to_owned()
+    } else {
+        resource
+    };
     let ctx = TokenContext {
         tenant_id: &tenant.id,
         client_id: &app.client_id,
-        resource: &resource,
+        resource: &audience,
         grant_type: "client_credentials",
         credential,
         public_form: form.public_fields(),
     };
-    issue(shared, &app, &ctx, claims.as_ref())
+    let mut access = app_claims(shared, &app, &ctx);
+    if let Some(path) = fmi_path {
+        access.insert(
+            "sub".to_owned(),
+            json!(agent::t1_subject(&tenant.id, &app.client_id, path)),
+        );
+        access.insert("xms_act_fct".to_owned(), json!("9 3"));
+        access.insert("xms_sub_fct".to_owned(), json!("3 9"));
+    } else if let Some(blueprint) = &blueprint {
+        access.insert("xms_par_app_azp".to_owned(), json!(blueprint));
+        access.insert("xms_act_fct".to_owned(), json!("3 11 9"));
+        access.insert("xms_sub_fct".to_owned(), json!("9 3 11"));
+    }
+    finish(shared, &ctx, access, claims.as_ref(), Map::new())
 }
 
 /// The resource named by a client-credentials `scope`.
@@ -157,6 +240,9 @@ fn resolve_scope(shared: &Shared, tenant: &TenantRef, scope: &str) -> Result<Str
         return Err(Aadsts::invalid_scope(&echo(scope)));
     }
     let resource = resources.first().copied().unwrap_or_default();
+    if is_exchange_resource(resource) {
+        return Ok(resource.trim_end_matches('/').to_owned());
+    }
     lock(&shared.registry)
         .resource(&tenant.id, resource)
         .ok_or_else(|| Aadsts::unknown_resource(&echo(resource), &tenant.id))
@@ -185,17 +271,23 @@ fn authenticate(
             }
         }
         (None, Some(jwt)) => {
-            let kind = form.required("client_assertion_type")?;
-            if kind != assertion::JWT_BEARER {
-                return Err(Aadsts::malformed(&format!(
-                    "'client_assertion_type' must be '{}'.",
-                    assertion::JWT_BEARER
-                )));
-            }
+            check_assertion_type(form)?;
             assertion::validate(shared, tenant, app, jwt)
         }
         (None, None) => Err(Aadsts::missing_credential()),
     }
+}
+
+/// `client_assertion_type` must be present and be the JWT bearer type.
+pub(super) fn check_assertion_type(form: &Form) -> Result<(), Aadsts> {
+    let kind = form.required("client_assertion_type")?;
+    if kind != assertion::JWT_BEARER {
+        return Err(Aadsts::malformed(&format!(
+            "'client_assertion_type' must be '{}'.",
+            assertion::JWT_BEARER
+        )));
+    }
+    Ok(())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -217,30 +309,60 @@ fn capabilities(claims: &Claims) -> Option<Value> {
     (!names.is_empty()).then_some(Value::Array(names))
 }
 
-/// Mint the access token and build the success body.
-fn issue(
+/// The agentic session id requested in a claims request: the released form
+/// `access_token.xms_cli_sid.values[0]` or the first design's `access_token.xms_agent_session.value`.
+fn agent_session(claims: &Claims) -> Option<String> {
+    let access = claims.get("access_token")?;
+    access
+        .get("xms_cli_sid")
+        .and_then(|c| c.get("values"))
+        .and_then(|v| v.get(0))
+        .and_then(Value::as_str)
+        .or_else(|| {
+            access
+                .get("xms_agent_session")
+                .and_then(|c| c.get("value"))
+                .and_then(Value::as_str)
+        })
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// `aud`, `iss`, `iat`, `nbf`, `exp`, `tid`, `ver`, `uti` of a token for `audience`.
+pub(super) fn standard_claims(
     shared: &Shared,
-    app: &RegisteredApp,
-    ctx: &TokenContext<'_>,
-    claims_request: Option<&Claims>,
-) -> Result<Value, Aadsts> {
-    let settings = shared.settings();
+    tenant_id: &str,
+    audience: &str,
+) -> Map<String, Value> {
     let now = shared.now_unix();
-    let lifetime = settings.token_lifetime.as_secs().max(1);
-    let acr = match ctx.credential {
+    let lifetime = shared.settings().token_lifetime.as_secs().max(1);
+    let mut claims = Map::new();
+    claims.insert("aud".to_owned(), json!(audience));
+    claims.insert("iss".to_owned(), json!(shared.issuer(tenant_id)));
+    claims.insert("iat".to_owned(), json!(now));
+    claims.insert("nbf".to_owned(), json!(now));
+    claims.insert("exp".to_owned(), json!(now + lifetime));
+    claims.insert("tid".to_owned(), json!(tenant_id));
+    claims.insert("ver".to_owned(), json!("2.0"));
+    claims.insert("uti".to_owned(), json!(crate::state::random_id()));
+    claims
+}
+
+/// The `appidacr`/`azpacr` of a credential: 1 for a secret, 2 for anything signed.
+pub(super) fn acr(credential: &CredentialKind) -> &'static str {
+    match credential {
         CredentialKind::ClientSecret => "1",
         _ => "2",
-    };
-    let mut claims = Map::new();
+    }
+}
+
+/// The claims of an app-only token for `app`.
+fn app_claims(shared: &Shared, app: &RegisteredApp, ctx: &TokenContext<'_>) -> Map<String, Value> {
+    let mut claims = standard_claims(shared, ctx.tenant_id, ctx.resource);
+    let acr = acr(&ctx.credential);
     let mut put = |k: &str, v: Value| {
         claims.insert(k.to_owned(), v);
     };
-    put("aud", json!(ctx.resource));
-    put("iss", json!(shared.issuer(ctx.tenant_id)));
-    put("iat", json!(now));
-    put("nbf", json!(now));
-    put("exp", json!(now + lifetime));
-    put("tid", json!(ctx.tenant_id));
     put("appid", json!(app.client_id));
     put("azp", json!(app.client_id));
     put("appidacr", json!(acr));
@@ -248,29 +370,44 @@ fn issue(
     put("oid", json!(app.object_id));
     put("sub", json!(app.object_id));
     put("idtyp", json!("app"));
-    put("ver", json!("2.0"));
-    put("uti", json!(crate::state::random_id()));
     if let Some(name) = &app.display_name {
         put("app_displayname", json!(name));
     }
+    claims
+}
+
+/// Add the claims every access token may carry (client capabilities, agentic session, the
+/// extra-claims hook), sign it and build the success body, with `extra_body` merged in.
+pub(super) fn finish(
+    shared: &Shared,
+    ctx: &TokenContext<'_>,
+    mut claims: Map<String, Value>,
+    claims_request: Option<&Claims>,
+    extra_body: Map<String, Value>,
+) -> Result<Value, Aadsts> {
+    let settings = shared.settings();
+    let lifetime = match (
+        assertion::number(&claims, "exp"),
+        assertion::number(&claims, "iat"),
+    ) {
+        (Some(exp), Some(iat)) => exp.saturating_sub(iat),
+        _ => settings.token_lifetime.as_secs().max(1),
+    };
     if let Some(cc) = claims_request.and_then(capabilities) {
-        put("xms_cc", cc);
+        claims.insert("xms_cc".to_owned(), cc);
+    }
+    if let Some(session) = claims_request.and_then(agent_session) {
+        claims.insert("xms_cli_ses".to_owned(), json!(session));
+        claims.insert("xms_sess_fct".to_owned(), json!("21"));
     }
     if let Some(hook) = &settings.extra_claims {
         for (k, v) in hook(ctx) {
             claims.insert(k, v);
         }
     }
-    let mut header = Header::new(Algorithm::RS256);
-    header.typ = Some("JWT".to_owned());
-    header.kid = Some(shared.signing.kid().to_owned());
-    header.x5t = Some(shared.signing.x5t().to_owned());
-    let access_token = jsonwebtoken::encode(
-        &header,
-        &Value::Object(claims),
-        shared.signing.encoding_key(),
-    )
-    .map_err(|_| Aadsts::for_status(StatusCode::INTERNAL_SERVER_ERROR))?;
+    let access_token = shared
+        .sign(&claims)
+        .map_err(|_| Aadsts::for_status(StatusCode::INTERNAL_SERVER_ERROR))?;
 
     let number = |n: u64| {
         if settings.expires_in_as_string {
@@ -279,14 +416,14 @@ fn issue(
             json!(n)
         }
     };
-    let mut body = json!({
-        "token_type": "Bearer",
-        "expires_in": number(lifetime),
-        "ext_expires_in": number(lifetime),
-        "access_token": access_token,
-    });
-    if let (Some(refresh_in), Some(map)) = (settings.refresh_in, body.as_object_mut()) {
-        map.insert("refresh_in".to_owned(), number(refresh_in.as_secs()));
+    let mut body = Map::new();
+    body.insert("token_type".to_owned(), json!("Bearer"));
+    body.insert("expires_in".to_owned(), number(lifetime));
+    body.insert("ext_expires_in".to_owned(), number(lifetime));
+    body.insert("access_token".to_owned(), json!(access_token));
+    if let Some(refresh_in) = settings.refresh_in {
+        body.insert("refresh_in".to_owned(), number(refresh_in.as_secs()));
     }
-    Ok(body)
+    body.extend(extra_body);
+    Ok(Value::Object(body))
 }

@@ -164,14 +164,15 @@ async fn extra_claims_hook_adds_claims() -> TestResult {
     emulator.set_extra_claims(Some(Arc::new(|ctx: &TokenContext<'_>| {
         let mut extra = Map::new();
         extra.insert("xms_test".into(), json!(ctx.client_id));
-        if let Some(path) = ctx.form_value("fmi_path") {
-            extra.insert("fmi".into(), json!(path));
+        if let Some(session) = ctx.form_value("client_session") {
+            extra.insert("session".into(), json!(session));
         }
         extra
     })));
     let scope = format!("{GRAPH}/.default");
     let mut form = secret_form(CLIENT, SECRET, &scope);
-    form.push(("fmi_path", "agent-1"));
+    // (`fmi_path` is only for agent blueprints now; any public field reaches the hook.)
+    form.push(("client_session", "session-1"));
     let (_, body) = post_token(&client, &emulator, TENANT, &form).await?;
     let claims = decode(
         &emulator,
@@ -179,7 +180,7 @@ async fn extra_claims_hook_adds_claims() -> TestResult {
         GRAPH,
     )?;
     assert_eq!(claims["xms_test"], CLIENT);
-    assert_eq!(claims["fmi"], "agent-1");
+    assert_eq!(claims["session"], "session-1");
     Ok(())
 }
 
