@@ -23,6 +23,9 @@
 //! `OnBehalfOfCredential`) when that crate is ready; the re-exports go in `lib.rs` next to the
 //! managed identity ones.
 //!
+//! With the `azure_core` feature, `AzureCoreCredential` hands any of these credentials to
+//! clients of the Azure SDK for Rust as their `azure_core::credentials::TokenCredential`.
+//!
 //! Every credential takes its side effects through injected edges — environment, clock, HTTP
 //! transport, file system, process runner, token cache — collected in [`CredentialOptions`]
 //! (or the credential's own options), so tests run without Azure, without sleeping and without
@@ -133,6 +136,8 @@
 
 mod app;
 mod azure_cli;
+#[cfg(feature = "azure_core")]
+mod azure_core_adapter;
 mod azure_developer_cli;
 mod bearer;
 mod chained;
@@ -149,6 +154,8 @@ mod tenant;
 mod workload_identity;
 
 pub use azure_cli::{AZURE_CLI_CREDENTIAL, AzureCliCredential, AzureCliCredentialOptions};
+#[cfg(feature = "azure_core")]
+pub use azure_core_adapter::AzureCoreCredential;
 pub use azure_developer_cli::{
     AZURE_DEVELOPER_CLI_CREDENTIAL, AzureDeveloperCliCredential, AzureDeveloperCliCredentialOptions,
 };

@@ -36,11 +36,16 @@ pub(crate) fn ci() -> Result<()> {
 /// about 5 minutes on 2 cores; a hung test must not eat CI's whole budget.
 const TEST_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
-/// `cargo test --workspace` (unit, integration and doc tests), extra arguments passed verbatim;
-/// killed after [`TEST_DEADLINE`].
+/// `cargo test --workspace` (unit, integration and doc tests), extra arguments passed verbatim,
+/// then the `entra` crate with its optional `azure_core` feature; each killed after
+/// [`TEST_DEADLINE`].
 pub(crate) fn test(args: &[String]) -> Result<()> {
     run_with_deadline(
         cargo().args(["test", "--workspace"]).args(args),
+        TEST_DEADLINE,
+    )?;
+    run_with_deadline(
+        cargo().args(["test", "-p", "entra", "--features", "azure_core"]),
         TEST_DEADLINE,
     )
 }
