@@ -1,0 +1,223 @@
+//! `entra decode`: the header and claims of a JWT, readable, never presented as verified.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+
+use crate::CliError;
+
+/// What a JWT says, decoded but **not verified**.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub(crate) header: Map<String, Value>,
+    pub(crate) claims: Map<String, Value>,
+}
+
+/// Splits and decodes a compact JWS. The input is never echoed in errors (it is a credential).
+pub(crate) fn decode(token: &str) -> Result<Decoded, CliError> {
+    let token = token.trim();
+    let token = token
+        .strip_prefix("Bearer ")
+        .or_else(|| token.strip_prefix("bearer "))
+        .unwrap_or(token)
+        .trim();
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header, claims, _signature] = parts.as_slice() else {
+        return Err(CliError::usage(format!(
+            "not a JWT: expected three dot-separated parts, found {}; pass an access token \
+             (an encrypted JWE has five parts and cannot be decoded without its key)",
+            parts.len()
+        )));
+    };
+    Ok(Decoded {
+        header: part(header, "header")?,
+        claims: part(claims, "claims")?,
+    })
+}
+
+fn part(text: &str, name: &str) -> Result<Map<String, Value>, CliError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|_| CliError::usage(format!("not a JWT: its {name} is not base64url")))?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(CliError::usage(format!(
+            "not a JWT: its {name} is not a JSON object"
+        ))),
+    }
+}
+
+/// What facet numbers mean, as far as public sources and the seed traces tell.
+fn facet_name(facet: &str) -> Option<&'static str> {
+    Some(match facet {
+        "3" => "application",
+        "9" => "agent identity blueprint / federated",
+        "11" => "agent identity",
+        "13" => "agent user",
+        "21" => "agentic session",
+        _ => return None,
+    })
+}
+
+fn time_text(seconds: i64) -> Option<String> {
+    let at = time::OffsetDateTime::from_unix_timestamp(seconds).ok()?;
+    at.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+/// The JSON `entra decode` prints: header, claims, and an `explained` section.
+pub(crate) fn render(decoded: &Decoded, now_unix: i64) -> Value {
+    let claims = &decoded.claims;
+    let mut explained = Map::new();
+    for name in ["exp", "iat", "nbf", "xms_tcdt"] {
+        if let Some(seconds) = claims.get(name).and_then(Value::as_i64)
+            && let Some(text) = time_text(seconds)
+        {
+            explained.insert(name.to_owned(), json!(text));
+        }
+    }
+    if let Some(exp) = claims.get("exp").and_then(Value::as_i64) {
+        let left = exp - now_unix;
+        let status = if left > 0 {
+            format!("expires in {}m {}s", left / 60, left % 60)
+        } else {
+            format!("expired {}m {}s ago", (-left) / 60, (-left) % 60)
+        };
+        explained.insert("expiry".to_owned(), json!(status));
+    }
+    if let Some(parent) = claims.get("xms_par_app_azp").and_then(Value::as_str) {
+        explained.insert(
+            "xms_par_app_azp".to_owned(),
+            json!(format!(
+                "agent identity token: the blueprint (parent application) is {parent}"
+            )),
+        );
+    }
+    for name in ["xms_act_fct", "xms_sub_fct", "xms_sess_fct", "xms_tnt_fct"] {
+        if let Some(text) = claims.get(name).and_then(Value::as_str) {
+            let facets: Vec<Value> = text
+                .split_whitespace()
+                .map(|f| match facet_name(f) {
+                    Some(meaning) => json!(format!("{f} = {meaning}")),
+                    None => json!(format!("{f} = (not documented)")),
+                })
+                .collect();
+            explained.insert(name.to_owned(), Value::Array(facets));
+        }
+    }
+    if let Some(session) = claims.get("xms_cli_ses").and_then(Value::as_str) {
+        explained.insert(
+            "xms_cli_ses".to_owned(),
+            json!(format!("acquired in agentic session {session}")),
+        );
+    }
+    if let Some(cnf) = claims.get("cnf").and_then(Value::as_object) {
+        if let Some(thumbprint) = cnf.get("x5t#S256").and_then(Value::as_str) {
+            explained.insert(
+                "cnf".to_owned(),
+                json!(format!(
+                    "bound token (mTLS proof-of-possession): usable only over a TLS connection \
+                     presenting the certificate whose SHA-256 thumbprint is {thumbprint}"
+                )),
+            );
+        } else if cnf.contains_key("kid") || cnf.contains_key("jwk") {
+            explained.insert(
+                "cnf".to_owned(),
+                json!("bound token (proof-of-possession with a key)"),
+            );
+        }
+    }
+    if let Some(kind) = claims.get("idtyp").and_then(Value::as_str) {
+        let meaning = match kind {
+            "app" => "an application (app-only) token",
+            "user" => "a delegated token of a user",
+            _ => "an identity type this tool does not know",
+        };
+        explained.insert("idtyp".to_owned(), json!(meaning));
+    }
+    if let Some(fmi) = claims.get("sub").and_then(Value::as_str)
+        && fmi.starts_with("/eid1/")
+        && let Some(last) = fmi.rsplit('/').next()
+    {
+        explained.insert(
+            "sub".to_owned(),
+            json!(format!(
+                "a blueprint token (T1) for the agent identity {last} (its fmi_path)"
+            )),
+        );
+    }
+    json!({
+        "signature": "NOT VERIFIED: this shows what the token claims, not that it is genuine",
+        "header": decoded.header,
+        "claims": decoded.claims,
+        "explained": explained,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(header: &Value, claims: &Value) -> String {
+        format!(
+            "{}.{}.c2lnbmF0dXJl",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        )
+    }
+
+    #[test]
+    fn explains_agent_claims_times_and_binding() {
+        let token = jwt(
+            &json!({"alg": "RS256", "kid": "k1"}),
+            &json!({
+                "exp": 1_700_003_600, "iat": 1_700_000_000, "nbf": 1_700_000_000,
+                "xms_par_app_azp": "blueprint-id", "xms_act_fct": "3 11 9",
+                "xms_sess_fct": "21", "xms_cli_ses": "s1", "idtyp": "app",
+                "cnf": {"x5t#S256": "abc"}, "sub": "/eid1/c/pub/t/x/a/y/agent-id"
+            }),
+        );
+        let out = render(&decode(&format!("Bearer {token}")).unwrap(), 1_700_000_000);
+        assert_eq!(out["header"]["kid"], "k1");
+        assert_eq!(out["explained"]["exp"], "2023-11-14T23:13:20Z");
+        assert_eq!(out["explained"]["expiry"], "expires in 60m 0s");
+        assert!(
+            out["explained"]["xms_par_app_azp"]
+                .as_str()
+                .unwrap()
+                .contains("blueprint-id")
+        );
+        assert_eq!(out["explained"]["xms_act_fct"][1], "11 = agent identity");
+        assert_eq!(out["explained"]["xms_sess_fct"][0], "21 = agentic session");
+        assert!(out["explained"]["cnf"].as_str().unwrap().contains("abc"));
+        assert!(
+            out["explained"]["sub"]
+                .as_str()
+                .unwrap()
+                .contains("agent-id")
+        );
+        assert!(
+            out["signature"]
+                .as_str()
+                .unwrap()
+                .starts_with("NOT VERIFIED")
+        );
+        assert!(out.get("verified").is_none());
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_jwt_without_echoing_it() {
+        for bad in [
+            "secret-value",
+            "a.b",
+            "!!!.e30.x",
+            "e30.bm90LWpzb24.x",
+            "a.b.c.d.e",
+        ] {
+            let err = decode(bad).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("secret-value"), "{shown}");
+            assert!(shown.contains("not a JWT"), "{shown}");
+        }
+    }
+}
