@@ -35,7 +35,8 @@
 //! On both the HTTPS and the plain HTTP listener:
 //!
 //! - `POST /{tenant}/oauth2/v2.0/token`: client credentials with a client secret, a
-//!   certificate assertion or a federated assertion (errors: see [below](#errors));
+//!   certificate assertion or a federated assertion (errors: see [below](#errors)), and the
+//!   agent identity grants (see [Agent identities](#agent-identities));
 //! - `GET /{tenant}/v2.0/.well-known/openid-configuration` (what MSAL fetches for an authority
 //!   on a non-Microsoft host with instance discovery off);
 //! - `GET /discovery/v2.0/keys` and `GET /{tenant}/discovery/v2.0/keys`;
@@ -111,7 +112,51 @@
 //! | 700023 | `invalid_client` | 401 | assertion `aud` is not this tenant's token endpoint |
 //! | 700024 | `invalid_client` | 401 | assertion expired, not yet valid, or living longer than 10 minutes (+5 min skew) |
 //! | 50013 | `invalid_client` | 401 | assertion `jti` already used (Entra documents no dedicated code; the emulator's choice) |
-//! | 70021 | `invalid_client` | 401 | no federated identity credential matches the assertion's issuer, subject and audience |
+//! | 70021 | `invalid_client` | 401 | no federated identity credential matches the assertion's issuer, subject and audience; an agent identity presented an assertion that is not a T1 (another issuer, `aud` not the exchange app, `sub` without an fmi_path) |
+//! | 90100 | `invalid_request` | 400 | `fmi_path` present but empty; both `user_id` and `username` in a `user_fic` request |
+//! | 9002313 | `invalid_request` | 400 | (also) `fmi_path` from an application that is not an agent blueprint; `user_fic` from a client that is not an agent identity; `requested_token_use` other than `on_behalf_of` |
+//! | 70011 | `invalid_scope` | 400 | (also) `fmi_path` with a scope other than the exchange audience; delegated scopes of several resources |
+//! | 7000215 | `invalid_client` | 401 | (also) an agent identity sent a client secret (it has none) |
+//! | 700211 | `invalid_client` | 401 | the T1 was issued for another agent identity (its `sub` does not end in `/<client_id>`) |
+//! | 700213 | `invalid_client` | 401 | the T1's `azp` is not the agent identity's parent blueprint |
+//! | 700211 | `invalid_grant` | 400 | the `user_federated_identity_credential` is not a T2 of this agent identity (not this tenant's token, `aud` not the exchange app, `azp`/`appid` another client) |
+//! | 90014 | `invalid_request` | 400 | `user_fic` without `user_id` or `username` |
+//! | 50034 | `invalid_grant` | 400 | the user is not an agent user of this agent identity (`user_fic`), or the on-behalf-of user is not registered |
+//! | 50013 | `invalid_grant` | 400 | the on-behalf-of `assertion` (or a T2) is not this tenant's token, its signature fails, or it is not a delegated user token |
+//! | 500133 | `invalid_grant` | 400 | the on-behalf-of `assertion` or the T2 is expired or not yet valid |
+//! | 500131 | `invalid_grant` | 400 | the on-behalf-of assertion's `aud` is not the calling app (`<id>` or `api://<id>`), or for an agent identity its parent blueprint |
+//!
+//! # Agent identities
+//!
+//! Registered with [`Emulator::add_agent_blueprint`], [`Emulator::add_agent_identity`],
+//! [`Emulator::add_agent_user`] and [`Emulator::add_user`] (or the admin API and seed files).
+//!
+//! - **T1**: a blueprint's client credentials (secret, certificate, federated — including a
+//!   managed identity token of this emulator) with `fmi_path=<agent id>` and scope
+//!   `api://AzureADTokenExchange/.default` (or the `USGov`/`China` audiences): `aud` =
+//!   [`TOKEN_EXCHANGE_APP_ID`], `azp` = `appid` = blueprint, `sub` =
+//!   `/eid1/c/pub/t/<tenant>/a/<blueprint>/<fmi_path>` (GUIDs as base64url of their bytes in
+//!   .NET order, as Entra writes them), `xms_act_fct` = `9 3`, `xms_sub_fct` = `3 9`.
+//! - **TR / T2**: `client_id=<agent id>` with `client_assertion=<T1>` (emulator-signed, unexpired,
+//!   `aud` the exchange app, `sub` ending in `/<agent id>`, `azp` the parent blueprint): an app
+//!   token with `appid` = `azp` = agent, `oid` = `sub` = its object id
+//!   ([`Emulator::service_principal_id`]), `xms_par_app_azp` = blueprint, `xms_act_fct` =
+//!   `3 11 9`, `xms_sub_fct` = `9 3 11`; `aud` = [`TOKEN_EXCHANGE_APP_ID`] for the exchange
+//!   scope (T2).
+//! - **Agent user**: `grant_type=user_fic` with the T1 as client assertion,
+//!   `user_federated_identity_credential=<T2>` and one of `user_id`/`username`: a delegated token
+//!   (`scp`, `idtyp` = `user`, `upn`, `xms_sub_fct` = `13`) plus `id_token`, `client_info` and an
+//!   opaque `refresh_token`.
+//! - **On-behalf-of**: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`,
+//!   `requested_token_use=on_behalf_of`, `assertion=<user token>` (see
+//!   [`Emulator::mint_user_token`]), from an ordinary app or an agent identity.
+//! - **Managed identity as federated credential**: register
+//!   `FederatedCredential::new(emulator.issuer(tenant), <managed identity object id>)`: the
+//!   emulator's managed identity tokens carry `iss` = [`Emulator::issuer`] and `sub` = the
+//!   identity's object id; request them for resource `api://AzureADTokenExchange`.
+//! - **Agentic session**: a `claims` request with `access_token.xms_cli_sid.values[0]` or
+//!   `access_token.xms_agent_session.value` gets `xms_cli_ses` = the id and `xms_sess_fct` =
+//!   `21` in the access token (any grant).
 //!
 //! # Access tokens
 //!

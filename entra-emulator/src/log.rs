@@ -254,6 +254,36 @@ mod tests {
     }
 
     #[test]
+    fn agent_fields_are_public_and_agent_secrets_are_not() {
+        for name in [
+            "fmi_path",
+            "client_session",
+            "user_id",
+            "username",
+            "requested_token_use",
+        ] {
+            assert!(is_public_field(name), "{name}");
+        }
+        let secrets = [
+            "user_federated_identity_credential",
+            "assertion",
+            "client_assertion",
+            "client_secret",
+            "refresh_token",
+        ];
+        let form: Vec<(String, String)> = secrets
+            .iter()
+            .map(|n| ((*n).to_owned(), format!("secret-of-{n}")))
+            .collect();
+        let recorded = record_form(&form);
+        for field in &recorded {
+            assert!(!is_public_field(&field.name), "{}", field.name);
+            assert_eq!(field.value, REDACTED, "{}", field.name);
+        }
+        assert!(!format!("{recorded:?}").contains("secret-of-"));
+    }
+
+    #[test]
     fn log_is_bounded() {
         let mut log = RequestLog::new(2);
         for _ in 0..3 {

@@ -1,6 +1,7 @@
 //! Integration tests: real HTTP over real TLS against a running emulator.
 
 mod admin;
+mod agent;
 mod assertion;
 mod common;
 mod discovery;
