@@ -1,7 +1,9 @@
 """Microsoft's own clients (MSAL Python, azure-identity) against the entra-rs emulator.
 
 Entra ID: client secret and certificate. Managed identity: IMDS and App Service, system- and
-user-assigned.
+user-assigned. Agent identities (MSAL Python): blueprint T1 with fmi_path, the agent identity's
+TR and T2 with the T1 as client assertion, an agent user token (user_fic), and on-behalf-of for
+an app and for an agent identity.
 
 Run by `cargo xtask interop`, which starts the emulator binary and passes its start-up line
 (JSON: https, http, ca_pem, authority_host) as the only argument, with REQUESTS_CA_BUNDLE set
@@ -63,13 +65,13 @@ class Verifier:
         self.issuer = f"{base}/{tenant}/v2.0"
         self.tenant = tenant
 
-    def verify(self, token, client_id):
+    def verify(self, token, client_id, audience=AUDIENCE):
         kid = jwt.get_unverified_header(token)["kid"]
         claims = jwt.decode(
             token,
             self.keys[kid],
             algorithms=["RS256"],
-            audience=AUDIENCE,
+            audience=audience,
             issuer=self.issuer,
         )
         assert claims["tid"] == self.tenant, claims
@@ -156,6 +158,7 @@ def main():
         os.unlink(pem_path)
 
     managed_identity(base, info["http"], tenant, verifier, results)
+    agent_identities(base, tenant, verifier, results)
 
     print(f"msal {msal.__version__}")
     for name, aud, life in results:
@@ -222,6 +225,116 @@ def managed_identity(base, http, tenant, verifier, results):
         check_mi(f"azure-identity ManagedIdentityCredential {source} user", user,
                  lambda: ManagedIdentityCredential(client_id=user["client_id"]).get_token(SCOPE).token)
     mi_environment()
+
+
+TOKEN_EXCHANGE_APP_ID = "fb60f99c-7a34-4190-8149-302f77469936"
+EXCHANGE_SCOPE = "api://AzureADTokenExchange/.default"
+GRAPH_USER_READ = "https://graph.microsoft.com/User.Read"
+
+
+def agent_identities(base, tenant, verifier, results):
+    """MSAL Python's agent identity flows: T1 (fmi_path), TR/T2 (T1 as client assertion),
+    user_fic, and on-behalf-of, against agents registered through the admin API."""
+    blueprint, agent, other_agent = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    api_app = str(uuid.uuid4())
+    blueprint_secret, api_secret = "bp-" + uuid.uuid4().hex, "api-" + uuid.uuid4().hex
+    agent_user, agent_upn = str(uuid.uuid4()), f"agent-user-{uuid.uuid4().hex[:8]}@interop.example"
+    human = str(uuid.uuid4())
+    authority = f"{base}/{tenant}"
+
+    def admin(path, body):
+        r = requests.post(f"{base}/_emulator{path}", json=body, timeout=10)
+        assert r.ok, f"admin {path}: HTTP {r.status_code} {r.text}"
+        return r.json()
+
+    t = f"/tenants/{tenant}"
+    admin(f"{t}/agent-blueprints", {"client_id": blueprint, "client_secrets": [blueprint_secret]})
+    agent_oid = admin(f"{t}/agent-identities", {"blueprint_client_id": blueprint, "agent_client_id": agent})["object_id"]
+    admin(f"{t}/agent-identities", {"blueprint_client_id": blueprint, "agent_client_id": other_agent})
+    admin(f"{t}/agent-users", {"agent_client_id": agent, "object_id": agent_user,
+                               "user_principal_name": agent_upn, "display_name": "Interop Agent User"})
+    admin(f"{t}/users", {"object_id": human, "user_principal_name": "alice@interop.example"})
+    admin(f"/tenants/{tenant}/applications", {"client_id": api_app, "client_secrets": [api_secret]})
+
+    def ok(result):
+        assert "access_token" in result, {k: result.get(k) for k in ("error", "error_codes", "error_description")}
+        return result
+
+    def app(client_id, credential):
+        return msal.ConfidentialClientApplication(
+            client_id, client_credential=credential, authority=authority, instance_discovery=False)
+
+    # T1: the blueprint with fmi_path.
+    blueprint_app = app(blueprint, blueprint_secret)
+    t1 = ok(blueprint_app.acquire_token_for_client([EXCHANGE_SCOPE], fmi_path=agent))["access_token"]
+    claims = verifier.verify(t1, blueprint, audience=TOKEN_EXCHANGE_APP_ID)
+    assert claims["sub"].endswith("/" + agent), claims
+    assert claims["sub"].startswith("/eid1/"), claims
+    assert claims["idtyp"] == "app" and claims["xms_act_fct"] == "9 3", claims
+    results.append(("msal blueprint T1 (fmi_path)", claims["aud"], claims["exp"] - claims["iat"]))
+    # A T1 for another agent differs (MSAL keys its cache by fmi_path).
+    t1_other = ok(blueprint_app.acquire_token_for_client([EXCHANGE_SCOPE], fmi_path=other_agent))["access_token"]
+    other_claims = verifier.verify(t1_other, blueprint, audience=TOKEN_EXCHANGE_APP_ID)
+    assert other_claims["sub"].endswith("/" + other_agent), other_claims
+    results.append(("msal blueprint T1 for a second fmi_path", other_claims["aud"],
+                    other_claims["exp"] - other_claims["iat"]))
+
+    # TR and T2: the agent identity with the T1 as client assertion.
+    # A callable assertion, as MSAL recommends (a static string is deprecated).
+    agent_app = app(agent, {"client_assertion": lambda: t1})
+    tr = ok(agent_app.acquire_token_for_client([SCOPE]))["access_token"]
+    claims = verifier.verify(tr, agent)
+    assert claims["appid"] == agent and claims["oid"] == agent_oid, claims
+    assert claims["xms_par_app_azp"] == blueprint, claims
+    assert claims["xms_act_fct"] == "3 11 9" and claims["xms_sub_fct"] == "9 3 11", claims
+    results.append(("msal agent identity TR (T1 assertion)", claims["aud"], claims["exp"] - claims["iat"]))
+    t2 = ok(agent_app.acquire_token_for_client([EXCHANGE_SCOPE]))["access_token"]
+    claims = verifier.verify(t2, agent, audience=TOKEN_EXCHANGE_APP_ID)
+    assert claims["xms_par_app_azp"] == blueprint, claims
+    results.append(("msal agent identity T2", claims["aud"], claims["exp"] - claims["iat"]))
+
+    # The T1 of another agent is refused with AADSTS700211.
+    wrong = app(agent, {"client_assertion": lambda: t1_other}).acquire_token_for_client([SCOPE])
+    assert 700211 in wrong.get("error_codes", []), wrong.get("error_codes")
+    results.append(("msal T1 of another agent -> AADSTS700211", "-", 0))
+
+    # Agent user (user_fic), by object id and by UPN.
+    for how, selector in (("object id", {"user_object_id": agent_user}), ("upn", {"username": agent_upn})):
+        result = ok(agent_app.acquire_token_by_user_federated_identity_credential(
+            [GRAPH_USER_READ], t2, **selector))
+        claims = verifier.verify(result["access_token"], agent)
+        assert claims["oid"] == agent_user and claims["idtyp"] == "user", claims
+        assert claims["scp"] == "User.Read" and claims["upn"] == agent_upn, claims
+        assert claims["xms_par_app_azp"] == blueprint and claims["xms_sub_fct"] == "13", claims
+        id_claims = result.get("id_token_claims") or {}
+        assert id_claims.get("oid") == agent_user, id_claims
+        assert "refresh_token" in result, sorted(result)
+        results.append((f"msal agent user user_fic ({how})", claims["aud"], claims["exp"] - claims["iat"]))
+
+    # On-behalf-of: an ordinary app, then the agent identity (incoming token for its blueprint).
+    def user_token(audience):
+        return admin(f"{t}/user-tokens", {"user_object_id": human, "client_id": str(uuid.uuid4()),
+                                          "audience": audience, "scopes": "access_as_user"})["token"]
+
+    result = ok(app(api_app, api_secret).acquire_token_on_behalf_of(user_token(f"api://{api_app}"), [GRAPH_USER_READ]))
+    claims = verifier.verify(result["access_token"], api_app)
+    assert claims["oid"] == human and claims["idtyp"] == "user", claims
+    results.append(("msal on-behalf-of (app)", claims["aud"], claims["exp"] - claims["iat"]))
+    result = ok(app(agent, {"client_assertion": lambda: t1}).acquire_token_on_behalf_of(
+        user_token(blueprint), [GRAPH_USER_READ]))
+    claims = verifier.verify(result["access_token"], agent)
+    assert claims["oid"] == human and claims["xms_par_app_azp"] == blueprint, claims
+    results.append(("msal on-behalf-of (agent identity)", claims["aud"], claims["exp"] - claims["iat"]))
+    bad = app(api_app, api_secret).acquire_token_on_behalf_of(user_token(blueprint), [GRAPH_USER_READ])
+    assert 500131 in bad.get("error_codes", []), bad.get("error_codes")
+    results.append(("msal on-behalf-of wrong audience -> AADSTS500131", "-", 0))
+
+    # The request log records fmi_path and the user selectors, never a token or a secret.
+    log = requests.get(f"{base}/_emulator/requests", timeout=10).text
+    for secret in (t1, t1_other, tr, t2, blueprint_secret, api_secret):
+        assert secret not in log, "a token or secret reached the request log"
+    assert agent in log and agent_upn in log, "fmi_path/username not recorded"
+    results.append(("request log: agent secrets redacted", "-", 0))
 
 
 if __name__ == "__main__":
