@@ -152,3 +152,97 @@ impl BearerTokenProvider {
             .cloned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use entra_core::{ManualClock, TokenType};
+
+    use super::*;
+
+    /// Issues `token-<n>` valid for an hour with refresh at 55 minutes, or fails when told.
+    #[derive(Debug)]
+    struct Issuer {
+        clock: ManualClock,
+        issued: Mutex<u32>,
+        fail: Mutex<bool>,
+    }
+
+    #[async_trait]
+    impl TokenCredential for Issuer {
+        async fn get_token(&self, request: &TokenRequest) -> Result<AccessToken, Error> {
+            assert_eq!(request.scopes, ["https://ai.azure.com/.default"]);
+            if *self.fail.lock().unwrap() {
+                return Err(Error::unavailable("Issuer", "down"));
+            }
+            let mut n = self.issued.lock().unwrap();
+            *n += 1;
+            let now = entra_cache::Clock::now(&self.clock);
+            Ok(AccessToken::new(
+                Secret::new(format!("token-{n}")),
+                now + Duration::from_secs(3600),
+                now + Duration::from_secs(3300),
+                TokenType::Bearer,
+            ))
+        }
+    }
+
+    fn setup() -> (ManualClock, Arc<Issuer>, BearerTokenProvider) {
+        let clock = ManualClock::at_unix_seconds(1_700_000_000);
+        let issuer = Arc::new(Issuer {
+            clock: clock.clone(),
+            issued: Mutex::new(0),
+            fail: Mutex::new(false),
+        });
+        let provider = BearerTokenProvider::new(issuer.clone(), ["https://ai.azure.com/.default"])
+            .with_clock(Arc::new(clock.clone()));
+        (clock, issuer, provider)
+    }
+
+    #[tokio::test]
+    async fn reuses_the_token_until_its_refresh_time() {
+        let (clock, issuer, provider) = setup();
+        assert_eq!(provider.token().await.unwrap().expose(), "token-1");
+        clock.advance(Duration::from_secs(3299));
+        assert_eq!(provider.token().await.unwrap().expose(), "token-1");
+        assert_eq!(*issuer.issued.lock().unwrap(), 1);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(provider.token().await.unwrap().expose(), "token-2");
+        assert_eq!(
+            provider.authorization_header().await.unwrap().expose(),
+            "Bearer token-2"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_serves_the_valid_token_and_an_expired_one_never() {
+        let (clock, issuer, provider) = setup();
+        provider.token().await.unwrap();
+        *issuer.fail.lock().unwrap() = true;
+        clock.advance(Duration::from_secs(3400));
+        assert_eq!(provider.token().await.unwrap().expose(), "token-1");
+        clock.advance(Duration::from_secs(200));
+        let err = provider.token().await.unwrap_err();
+        assert!(err.is_unavailable());
+        *issuer.fail.lock().unwrap() = false;
+        assert_eq!(provider.token().await.unwrap().expose(), "token-2");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_tasks_one_request() {
+        let (_clock, issuer, provider) = setup();
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let p = provider.clone();
+                tokio::spawn(async move { p.token().await.unwrap() })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().expose(), "token-1");
+        }
+        assert_eq!(*issuer.issued.lock().unwrap(), 1);
+    }
+}

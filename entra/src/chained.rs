@@ -113,3 +113,110 @@ impl TokenCredential for ChainedTokenCredential {
         Err(Error::unavailable(self.name, message))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use entra_core::{Secret, TokenType};
+
+    use super::*;
+
+    /// Answers from a script: `Ok(name)` gives a token named after it.
+    #[derive(Debug)]
+    struct Scripted {
+        answer: Result<&'static str, Error>,
+        calls: AtomicUsize,
+    }
+
+    fn scripted(answer: Result<&'static str, Error>) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            answer,
+            calls: AtomicUsize::new(0),
+        })
+    }
+
+    #[async_trait]
+    impl TokenCredential for Scripted {
+        async fn get_token(&self, _request: &TokenRequest) -> Result<AccessToken, Error> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let t = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+            self.answer
+                .clone()
+                .map(|name| AccessToken::new(Secret::new(name), t, t, TokenType::Bearer))
+        }
+    }
+
+    fn calls(c: &Scripted) -> usize {
+        c.calls.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn falls_through_unavailable_and_stops_at_a_failure() {
+        let a = scripted(Err(Error::unavailable("A", "no a")));
+        let b = scripted(Err(Error::Configuration("b is broken".into())));
+        let c = scripted(Ok("c"));
+        let chain = ChainedTokenCredential::new(vec![a.clone(), b.clone(), c.clone()]);
+        let err = chain
+            .get_token(&TokenRequest::new(["s"]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Configuration(_)));
+        assert_eq!((calls(&a), calls(&b), calls(&c)), (1, 1, 0));
+
+        let chain = ChainedTokenCredential::new(vec![a.clone(), c.clone()]);
+        let token = chain.get_token(&TokenRequest::new(["s"])).await.unwrap();
+        assert_eq!(token.token().expose(), "c");
+        // Without remember_success, every request walks the chain again.
+        chain.get_token(&TokenRequest::new(["s"])).await.unwrap();
+        assert_eq!((calls(&a), calls(&c)), (3, 2));
+        assert_eq!(chain.selected(), None);
+    }
+
+    #[tokio::test]
+    async fn remembers_the_credential_that_worked() {
+        let a = scripted(Err(Error::unavailable("A", "no a")));
+        let c = scripted(Ok("c"));
+        let chain = ChainedTokenCredential::new(vec![a.clone(), c.clone()]).remember_success(true);
+        chain.get_token(&TokenRequest::new(["s"])).await.unwrap();
+        chain.get_token(&TokenRequest::new(["s"])).await.unwrap();
+        assert_eq!((calls(&a), calls(&c)), (1, 2));
+        assert_eq!(chain.selected(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn lists_what_each_said_and_stays_unavailable_so_chains_nest() {
+        let inner = ChainedTokenCredential::new(vec![
+            scripted(Err(Error::unavailable("A", "no a"))),
+            scripted(Err(Error::unavailable("B", "no b"))),
+        ]);
+        let outer = ChainedTokenCredential::new(vec![
+            Arc::new(inner),
+            scripted(Ok("fallback")) as Arc<dyn TokenCredential>,
+        ]);
+        let token = outer.get_token(&TokenRequest::new(["s"])).await.unwrap();
+        assert_eq!(token.token().expose(), "fallback");
+
+        let chain = ChainedTokenCredential::new(vec![
+            scripted(Err(Error::unavailable("A", "no a"))),
+            scripted(Err(Error::unavailable("B", "no b"))),
+        ]);
+        let err = chain
+            .get_token(&TokenRequest::new(["s"]))
+            .await
+            .unwrap_err();
+        assert!(err.is_unavailable());
+        let text = err.to_string();
+        assert!(text.contains("- A is unavailable: no a"), "{text}");
+        assert!(text.contains("- B is unavailable: no b"), "{text}");
+        let empty = ChainedTokenCredential::new(Vec::new());
+        assert!(
+            empty
+                .get_token(&TokenRequest::new(["s"]))
+                .await
+                .unwrap_err()
+                .is_unavailable()
+        );
+    }
+}
