@@ -14,6 +14,7 @@ mod decode;
 mod demo;
 mod emulator_cmd;
 mod error;
+mod token;
 
 pub(crate) use error::{CliError, FailureClass};
 
@@ -30,6 +31,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Get an access token from any credential.
+    Token(Box<token::TokenArgs>),
     /// Decode a JWT (header and claims; the signature is NOT verified).
     Decode {
         /// The token, or `-` (default) to read it from standard input.
@@ -78,6 +81,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let out = decode::render(&decoded, now_unix());
             print_json(&out)
         }
+        Command::Token(args) => runtime()?.block_on(token::run(*args)),
         Command::Emulator(args) => runtime()?.block_on(emulator_cmd::run(args)),
         Command::Demo { verbose } => runtime()?.block_on(demo::run(verbose)),
     }
