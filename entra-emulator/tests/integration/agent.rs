@@ -823,3 +823,120 @@ async fn seed_registers_agents() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn t1_with_certificate_and_federated_credentials() -> TestResult {
+    let (emulator, client) = agents().await?;
+    let cert = entra_emulator::testing::client_certificate("blueprint");
+    let cert_blueprint = "c2c2c2c2-0000-0000-0000-000000000002";
+    emulator.add_agent_blueprint(
+        TENANT,
+        AppRegistration::new(cert_blueprint).certificate_pem(&cert.cert_pem)?,
+    )?;
+    let issuer = emulator.add_external_issuer("github")?;
+    let fic_blueprint = "c3c3c3c3-0000-0000-0000-000000000003";
+    emulator.add_agent_blueprint(
+        TENANT,
+        AppRegistration::new(fic_blueprint)
+            .federated_credential(FederatedCredential::new(&issuer, "repo:org/agent")),
+    )?;
+    let cert_assertion = cert.client_assertion(
+        cert_blueprint,
+        &emulator.token_endpoint(TENANT),
+        emulator.now(),
+    )?;
+    let fic_assertion = emulator.mint_external_token(
+        "github",
+        "repo:org/agent",
+        entra_emulator::TOKEN_EXCHANGE_AUDIENCE,
+        std::time::Duration::from_secs(600),
+    )?;
+    for (blueprint, assertion) in [
+        (cert_blueprint, cert_assertion.as_str()),
+        (fic_blueprint, fic_assertion.as_str()),
+    ] {
+        let agent = format!("agent-of-{blueprint}");
+        emulator.add_agent_identity(TENANT, blueprint, &agent)?;
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", blueprint),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", assertion),
+            ("scope", EXCHANGE_SCOPE),
+            ("fmi_path", agent.as_str()),
+        ];
+        let (status, body) = post_token(&client, &emulator, TENANT, &form).await?;
+        assert_eq!(status, 200, "{body}");
+        let claims = claims_of(&emulator, &body["access_token"], TOKEN_EXCHANGE_APP_ID)?;
+        assert_eq!(claims["azp"], blueprint);
+        assert_eq!(claims["azpacr"], "2");
+        let t1 = body["access_token"].as_str().ok_or("t1")?;
+        let (status, body) =
+            agent_cc(&client, &emulator, &agent, t1, &format!("{GRAPH}/.default")).await?;
+        assert_eq!(status, 200, "{body}");
+        let claims = claims_of(&emulator, &body["access_token"], GRAPH)?;
+        assert_eq!(claims["xms_par_app_azp"], blueprint);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn expired_t1_t2_and_user_assertions_are_refused() -> TestResult {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    // A frozen clock that the test moves forward.
+    let start = entra_emulator::Clock::system().now();
+    let offset = Arc::new(AtomicU64::new(0));
+    let clock_offset = Arc::clone(&offset);
+    let clock = entra_emulator::Clock::from_fn(move || {
+        start + Duration::from_secs(clock_offset.load(Ordering::SeqCst))
+    });
+    let emulator =
+        Emulator::start_with(entra_emulator::EmulatorConfig::default().clock(clock)).await?;
+    let client = client(&emulator)?;
+    emulator.add_tenant(TENANT)?;
+    emulator.add_agent_blueprint(
+        TENANT,
+        AppRegistration::new(BLUEPRINT).client_secret(BLUEPRINT_SECRET),
+    )?;
+    emulator.add_agent_identity(TENANT, BLUEPRINT, AGENT)?;
+    emulator.add_agent_user(TENANT, AGENT, UserAccount::new(AGENT_USER, AGENT_USER_UPN))?;
+    emulator.add_user(TENANT, UserAccount::new(HUMAN, "alice@dev.example"))?;
+    let (old_t1, old_t2) = t1_t2(&client, &emulator, AGENT).await?;
+    let incoming = emulator.mint_user_token(TENANT, HUMAN, "spa", BLUEPRINT, "access_as_user")?;
+
+    // Two hours later (tokens live one hour, skew is five minutes).
+    offset.store(7200, Ordering::SeqCst);
+    let scope = format!("{GRAPH}/.default");
+    let (status, body) = agent_cc(&client, &emulator, AGENT, &old_t1, &scope).await?;
+    assert_eq!((status, code(&body)), (401, Some(700024)), "{body}");
+    let fresh_t1 = t1(&client, &emulator, AGENT).await?;
+    let (status, body) = user_fic(
+        &client,
+        &emulator,
+        AGENT,
+        &fresh_t1,
+        &old_t2,
+        &[("user_id", AGENT_USER)],
+        &format!("{GRAPH}/User.Read"),
+    )
+    .await?;
+    assert_eq!((status, code(&body)), (400, Some(500133)), "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    let (status, body) = obo(
+        &client,
+        &emulator,
+        &[
+            ("client_id", AGENT),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", &fresh_t1),
+        ],
+        &incoming,
+        &format!("{GRAPH}/User.Read"),
+    )
+    .await?;
+    assert_eq!((status, code(&body)), (400, Some(500133)), "{body}");
+    Ok(())
+}

@@ -166,7 +166,8 @@ async fn starts_serves_and_stops() -> TestResult {
 
     // Fixed ports are honoured.
     let port = second.https_port();
-    drop(second);
+    // shutdown (not drop) waits until the listener is closed, so the port is free again.
+    second.shutdown().await;
     let fixed = Emulator::start_with(EmulatorConfig::default().https_port(port)).await?;
     assert_eq!(fixed.https_port(), port);
     Ok(())
