@@ -72,8 +72,23 @@ fn fresh_challenge() -> Claims {
 
 // --- fake developer tools -------------------------------------------------------------------
 
-/// A fresh directory for fake executables.
-fn tool_dir() -> PathBuf {
+/// A fresh directory for fake executables and files, removed when dropped.
+struct ToolDir(PathBuf);
+
+impl std::ops::Deref for ToolDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ToolDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tool_dir() -> ToolDir {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "entra-facade-{}-{}",
@@ -82,7 +97,7 @@ fn tool_dir() -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    ToolDir(dir)
 }
 
 /// Writes an executable shell script `name` into `dir`: it records its arguments in
@@ -1094,4 +1109,64 @@ async fn no_secret_or_token_reaches_logs_or_errors() {
             assert!(!s.contains(secret), "a secret is shown: {s}");
         }
     }
+}
+
+/// The DER inside a one-object PEM.
+fn pem_der(pem: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn environment_credential_with_a_pkcs12_file_and_its_password() {
+    let emulator = emulator().await;
+    let cert = entra_emulator::testing::client_certificate("facade pkcs12 client");
+    emulator
+        .add_application(
+            TENANT,
+            AppRegistration::new(CERT_APP).certificate_der(cert.cert_der.clone()),
+        )
+        .unwrap();
+    let chain = p12_keystore::PrivateKeyChain::new(
+        vec![7u8; 20],
+        p12_keystore::PrivateKey::from_der(&pem_der(&cert.key_pem)).unwrap(),
+        [p12_keystore::Certificate::from_der(&cert.cert_der).unwrap()],
+    );
+    let mut store = p12_keystore::KeyStore::new();
+    store.add_entry(
+        "client",
+        p12_keystore::KeyStoreEntry::PrivateKeyChain(chain),
+    );
+    let pfx = store.writer("pfx-password-91c4").write().unwrap();
+    let dir = tool_dir();
+    let path = dir.join("client.pfx");
+    std::fs::write(&path, pfx).unwrap();
+    let clock = clock_now();
+    let env = |password: &str| {
+        Arc::new(MapEnv::new([
+            ("AZURE_TENANT_ID", TENANT),
+            ("AZURE_CLIENT_ID", CERT_APP),
+            ("AZURE_CLIENT_CERTIFICATE_PATH", path.to_str().unwrap()),
+            ("AZURE_CLIENT_CERTIFICATE_PASSWORD", password),
+        ]))
+    };
+    let credential =
+        EnvironmentCredential::new(options(&emulator, &clock).env(env("pfx-password-91c4")));
+    let token = credential.get_token(&graph()).await.unwrap();
+    assert_eq!(
+        claims_of(&emulator, TENANT, token.token().expose())["azp"],
+        CERT_APP
+    );
+
+    // A wrong password is a real failure (not unavailable), and the password is not shown.
+    let err = EnvironmentCredential::new(options(&emulator, &clock).env(env("wrong-pfx-password")))
+        .get_token(&graph())
+        .await
+        .unwrap_err();
+    assert!(!err.is_unavailable(), "{err}");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("wrong-pfx-password"), "{shown}");
 }
