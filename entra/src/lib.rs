@@ -183,6 +183,11 @@ pub use workload_identity::{
     WorkloadIdentityCredentialOptions,
 };
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use entra_core::{
     AccessToken, AuthorityHost, ClientCertificate, Clock, Env, Error, HttpTransport, ManualClock,
     MapEnv, Secret, SystemEnv, TokenCredential, TokenRequest,
