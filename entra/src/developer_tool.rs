@@ -13,6 +13,9 @@ use crate::tenant::resolve_tenant;
 /// How long a developer tool may run by default.
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest output read as a token answer.
+const MAX_STDOUT_BYTES: usize = 1024 * 1024;
+
 /// The longest stderr text kept in an error.
 const MAX_STDERR_CHARS: usize = 1000;
 
@@ -227,6 +230,12 @@ pub(crate) fn parse_json(
     tool: &Tool,
     stdout: &[u8],
 ) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    if stdout.len() > MAX_STDOUT_BYTES {
+        return Err(garbage(
+            tool,
+            &format!("the output is larger than {MAX_STDOUT_BYTES} bytes"),
+        ));
+    }
     match serde_json::from_slice::<serde_json::Value>(stdout) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         Ok(_) => Err(garbage(tool, "the output is JSON but not an object")),
