@@ -330,6 +330,15 @@ impl Aadsts {
         )
     }
 
+    pub(crate) fn bad_refresh_token(detail: &str) -> Self {
+        Aadsts::invalid_grant(
+            70000,
+            format!(
+                "The provided value for the input parameter 'refresh_token' is not valid: {detail}"
+            ),
+        )
+    }
+
     pub(crate) fn not_an_agent(client_id: &str) -> Self {
         Aadsts::malformed(&format!(
             "grant 'user_fic' is only for agent identities; '{client_id}' is not one."

@@ -124,6 +124,7 @@
 //! | 50034 | `invalid_grant` | 400 | the user is not an agent user of this agent identity (`user_fic`), or the on-behalf-of user is not registered |
 //! | 50013 | `invalid_grant` | 400 | the on-behalf-of `assertion` (or a T2) is not this tenant's token, its signature fails, or it is not a delegated user token |
 //! | 500133 | `invalid_grant` | 400 | the on-behalf-of `assertion` or the T2 is expired or not yet valid |
+//! | 70000 | `invalid_grant` | 400 | a `refresh_token` the emulator did not issue, issued to another client or tenant, or expired (90 days) |
 //! | 500131 | `invalid_grant` | 400 | the on-behalf-of assertion's `aud` is not the calling app (`<id>` or `api://<id>`), or for an agent identity its parent blueprint |
 //!
 //! # Agent identities
@@ -150,6 +151,9 @@
 //! - **On-behalf-of**: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`,
 //!   `requested_token_use=on_behalf_of`, `assertion=<user token>` (see
 //!   [`Emulator::mint_user_token`]), from an ordinary app or an agent identity.
+//! - **Refresh**: `grant_type=refresh_token` with a refresh token of an agent user or
+//!   on-behalf-of answer, from the same client authenticated again (an agent identity with a
+//!   T1); `scope` may name another resource, and defaults to the original request's.
 //! - **Managed identity as federated credential**: register
 //!   `FederatedCredential::new(emulator.issuer(tenant), <managed identity object id>)`: the
 //!   emulator's managed identity tokens carry `iss` = [`Emulator::issuer`] and `sub` = the

@@ -74,7 +74,7 @@ pub enum CredentialKind {
 }
 
 /// Adds claims to the access tokens an emulator issues; the claims it returns are merged over
-/// the standard ones. Later endpoint families (agent identities) use this to add their claims.
+/// the standard ones (agent identity claims are built in; this is for tests of anything else).
 pub type ExtraClaimsHook = Arc<dyn Fn(&TokenContext<'_>) -> Map<String, Value> + Send + Sync>;
 
 /// Runtime settings (changeable while the emulator runs).
@@ -123,6 +123,21 @@ pub(crate) struct Shared {
     faults: Mutex<Vec<Fault>>,
     /// client id (lower case) → jti → expiry (unix seconds).
     seen_jti: Mutex<HashMap<String, HashMap<String, u64>>>,
+    /// The refresh tokens issued with user tokens, by value.
+    pub(crate) refresh_tokens: Mutex<HashMap<String, RefreshGrant>>,
+}
+
+/// What a refresh token issued with a user token stands for.
+#[derive(Clone)]
+pub(crate) struct RefreshGrant {
+    pub(crate) tenant_id: String,
+    pub(crate) client_id: String,
+    pub(crate) user_object_id: String,
+    /// Issued by `user_fic` (the refreshed token is an agent user token again).
+    pub(crate) agent_user: bool,
+    /// The `scope` of the original request.
+    pub(crate) scope: String,
+    pub(crate) expires: u64,
 }
 
 impl fmt::Debug for Shared {
@@ -156,6 +171,7 @@ impl Shared {
             log: Mutex::new(RequestLog::new(log_capacity)),
             faults: Mutex::new(Vec::new()),
             seen_jti: Mutex::new(HashMap::new()),
+            refresh_tokens: Mutex::new(HashMap::new()),
         }
     }
 

@@ -311,6 +311,17 @@ def agent_identities(base, tenant, verifier, results):
         assert "refresh_token" in result, sorted(result)
         results.append((f"msal agent user user_fic ({how})", claims["aud"], claims["exp"] - claims["iat"]))
 
+    # MSAL's cache holds the agent user's account; a forced silent call redeems its refresh token.
+    accounts = agent_app.get_accounts(username=agent_upn)
+    assert accounts, "msal cached no account for the agent user"
+    result = ok(agent_app.acquire_token_silent_with_error([GRAPH_USER_READ], accounts[0], force_refresh=True) or {})
+    claims = verifier.verify(result["access_token"], agent)
+    assert claims["oid"] == agent_user and claims["xms_sub_fct"] == "13", claims
+    grants = [f["value"] for r in requests.get(f"{base}/_emulator/requests", timeout=10).json()
+              for f in r["form"] if f["name"] == "grant_type"]
+    assert "refresh_token" in grants, grants
+    results.append(("msal agent user silent refresh (refresh_token)", claims["aud"], claims["exp"] - claims["iat"]))
+
     # On-behalf-of: an ordinary app, then the agent identity (incoming token for its blueprint).
     def user_token(audience):
         return admin(f"{t}/user-tokens", {"user_object_id": human, "client_id": str(uuid.uuid4()),

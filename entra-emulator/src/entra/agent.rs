@@ -11,7 +11,7 @@ use crate::registry::{
     RegisteredApp, RegisteredUser, TOKEN_EXCHANGE_APP_ID, TenantRef, UserAccount,
     is_exchange_resource,
 };
-use crate::state::{CredentialKind, Shared, TokenContext, lock, random_id};
+use crate::state::{CredentialKind, RefreshGrant, Shared, TokenContext, lock, random_id};
 
 use super::assertion::{self, SKEW};
 use super::token::{
@@ -282,6 +282,9 @@ pub(crate) fn user_claims(
     claims
 }
 
+/// How long the refresh tokens of user tokens live (90 days, as Entra's).
+const REFRESH_TOKEN_LIFETIME: u64 = 90 * 24 * 3600;
+
 /// `refresh_token`, `client_info` and (when `id_token`) an id token for `client_id`.
 fn user_extras(
     shared: &Shared,
@@ -293,10 +296,6 @@ fn user_extras(
 ) -> Result<Map<String, Value>, Aadsts> {
     let mut extras = Map::new();
     extras.insert("scope".to_owned(), json!(scope));
-    extras.insert(
-        "refresh_token".to_owned(),
-        json!(format!("{}.{}", random_id(), random_id())),
-    );
     let info = json!({ "uid": user.object_id, "utid": tenant_id });
     extras.insert(
         "client_info".to_owned(),
@@ -322,12 +321,89 @@ fn user_extras(
     Ok(extras)
 }
 
+/// A user token request that passed its checks.
+struct UserGrant<'a> {
+    grant_type: &'a str,
+    app: &'a RegisteredApp,
+    credential: CredentialKind,
+    blueprint: Option<String>,
+    user: UserAccount,
+    /// An agent user token (`user_fic`, or a refresh of one).
+    agent_user: bool,
+    /// The requested `scope`.
+    scope: &'a str,
+    /// Always answer an id token (otherwise only when `openid` is asked for).
+    id_token: bool,
+}
+
+/// Issue a delegated user token (with refresh token, client info and id token).
+fn issue_user(
+    shared: &Shared,
+    tenant: &TenantRef,
+    form: &Form,
+    grant: UserGrant<'_>,
+) -> Result<Value, Aadsts> {
+    let claims_request = claims_request(form)?;
+    let delegated = resolve_delegated(shared, tenant, grant.scope, &grant.user)?;
+    let ctx = TokenContext {
+        tenant_id: &tenant.id,
+        client_id: &grant.app.client_id,
+        resource: &delegated.resource,
+        grant_type: grant.grant_type,
+        credential: grant.credential,
+        public_form: form.public_fields(),
+    };
+    let mut access = user_claims(
+        shared,
+        &tenant.id,
+        &grant.user,
+        &delegated.resource,
+        &delegated.names.join(" "),
+        &grant.app.client_id,
+        acr(&ctx.credential),
+    );
+    if let Some(blueprint) = &grant.blueprint {
+        access.insert("xms_par_app_azp".to_owned(), json!(blueprint));
+        access.insert("xms_act_fct".to_owned(), json!("3 11 9"));
+        if grant.agent_user {
+            access.insert("xms_sub_fct".to_owned(), json!("13"));
+        }
+    }
+    let id_token = grant.id_token || delegated.reserved.iter().any(|r| r == "openid");
+    let mut extras = user_extras(
+        shared,
+        &tenant.id,
+        &grant.user,
+        &grant.app.client_id,
+        delegated.granted(),
+        id_token,
+    )?;
+    let refresh_token = format!("{}.{}", random_id(), random_id());
+    let now = shared.now_unix();
+    let mut refresh_tokens = lock(&shared.refresh_tokens);
+    refresh_tokens.retain(|_, g| g.expires > now);
+    refresh_tokens.insert(
+        refresh_token.clone(),
+        RefreshGrant {
+            tenant_id: tenant.id.clone(),
+            client_id: grant.app.client_id.clone(),
+            user_object_id: grant.user.object_id.clone(),
+            agent_user: grant.agent_user,
+            scope: grant.scope.to_owned(),
+            expires: now + REFRESH_TOKEN_LIFETIME,
+        },
+    );
+    drop(refresh_tokens);
+    extras.insert("refresh_token".to_owned(), json!(refresh_token));
+    finish(shared, &ctx, access, claims_request.as_ref(), extras)
+}
+
 /// `grant_type=user_fic`: an agent identity (authenticated with a T1) presents its T2 and
 /// names one of its agent users; the answer is a delegated token for that user.
 pub(super) fn user_fic(shared: &Shared, tenant: &TenantRef, form: &Form) -> Result<Value, Aadsts> {
     let client_id = form.required("client_id")?;
     let scope = form.required("scope")?;
-    let claims_request = claims_request(form)?;
+    claims_request(form)?;
     let (app, blueprint) = lookup_client(shared, tenant, client_id)?;
     let Some(blueprint) = blueprint else {
         return Err(Aadsts::not_an_agent(&app.client_id));
@@ -348,36 +424,21 @@ pub(super) fn user_fic(shared: &Shared, tenant: &TenantRef, form: &Form) -> Resu
                 .is_some_and(|a| a.eq_ignore_ascii_case(&app.client_id))
         })
         .ok_or_else(|| Aadsts::unknown_user(&echo(wanted), &tenant.id))?;
-    let delegated = resolve_delegated(shared, tenant, scope, &user.account)?;
-    let ctx = TokenContext {
-        tenant_id: &tenant.id,
-        client_id: &app.client_id,
-        resource: &delegated.resource,
-        grant_type: "user_fic",
-        credential,
-        public_form: form.public_fields(),
-    };
-    let mut access = user_claims(
+    issue_user(
         shared,
-        &tenant.id,
-        &user.account,
-        &delegated.resource,
-        &delegated.names.join(" "),
-        &app.client_id,
-        acr(&ctx.credential),
-    );
-    access.insert("xms_par_app_azp".to_owned(), json!(blueprint));
-    access.insert("xms_act_fct".to_owned(), json!("3 11 9"));
-    access.insert("xms_sub_fct".to_owned(), json!("13"));
-    let extras = user_extras(
-        shared,
-        &tenant.id,
-        &user.account,
-        &app.client_id,
-        delegated.granted(),
-        true,
-    )?;
-    finish(shared, &ctx, access, claims_request.as_ref(), extras)
+        tenant,
+        form,
+        UserGrant {
+            grant_type: "user_fic",
+            app: &app,
+            credential,
+            blueprint: Some(blueprint),
+            user: user.account,
+            agent_user: true,
+            scope,
+            id_token: true,
+        },
+    )
 }
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` with
@@ -390,7 +451,7 @@ pub(super) fn on_behalf_of(
 ) -> Result<Value, Aadsts> {
     let client_id = form.required("client_id")?;
     let scope = form.required("scope")?;
-    let claims_request = claims_request(form)?;
+    claims_request(form)?;
     let use_ = form.required("requested_token_use")?;
     if use_ != "on_behalf_of" {
         return Err(Aadsts::malformed(
@@ -429,38 +490,63 @@ pub(super) fn on_behalf_of(
     let user = lock(&shared.registry)
         .user(&tenant.id, oid)
         .ok_or_else(|| Aadsts::unknown_user(&echo(oid), &tenant.id))?;
-    let delegated = resolve_delegated(shared, tenant, scope, &user.account)?;
-    let ctx = TokenContext {
-        tenant_id: &tenant.id,
-        client_id: &app.client_id,
-        resource: &delegated.resource,
-        grant_type: super::token::JWT_BEARER_GRANT,
-        credential,
-        public_form: form.public_fields(),
-    };
-    let mut access = user_claims(
+    issue_user(
         shared,
-        &tenant.id,
-        &user.account,
-        &delegated.resource,
-        &delegated.names.join(" "),
-        &app.client_id,
-        acr(&ctx.credential),
-    );
-    if let Some(blueprint) = &blueprint {
-        access.insert("xms_par_app_azp".to_owned(), json!(blueprint));
-        access.insert("xms_act_fct".to_owned(), json!("3 11 9"));
+        tenant,
+        form,
+        UserGrant {
+            grant_type: super::token::JWT_BEARER_GRANT,
+            app: &app,
+            credential,
+            blueprint,
+            user: user.account,
+            agent_user: false,
+            scope,
+            id_token: false,
+        },
+    )
+}
+
+/// `grant_type=refresh_token`: a new user token from a refresh token this emulator issued with
+/// a user token (`user_fic` or on-behalf-of), to the same client, authenticated again (an
+/// agent identity with a T1). `scope` may name another resource; absent, the original scope.
+pub(super) fn refresh(shared: &Shared, tenant: &TenantRef, form: &Form) -> Result<Value, Aadsts> {
+    let client_id = form.required("client_id")?;
+    let token = form.required("refresh_token")?;
+    claims_request(form)?;
+    let grant = lock(&shared.refresh_tokens)
+        .get(token)
+        .cloned()
+        .ok_or_else(|| Aadsts::bad_refresh_token("it was not issued by this emulator."))?;
+    if grant.tenant_id != tenant.id || !grant.client_id.eq_ignore_ascii_case(client_id) {
+        return Err(Aadsts::bad_refresh_token(
+            "it was issued to another client or tenant.",
+        ));
     }
-    let id_token = delegated.reserved.iter().any(|r| r == "openid");
-    let extras = user_extras(
+    if shared.now_unix() > grant.expires {
+        return Err(Aadsts::bad_refresh_token("it has expired."));
+    }
+    let (app, blueprint) = lookup_client(shared, tenant, client_id)?;
+    let credential = authenticate_client(shared, tenant, &app, blueprint.as_deref(), form)?;
+    let user = lock(&shared.registry)
+        .user(&tenant.id, &grant.user_object_id)
+        .ok_or_else(|| Aadsts::unknown_user(&echo(&grant.user_object_id), &tenant.id))?;
+    let scope = form.get("scope").unwrap_or(&grant.scope);
+    issue_user(
         shared,
-        &tenant.id,
-        &user.account,
-        &app.client_id,
-        delegated.granted(),
-        id_token,
-    )?;
-    finish(shared, &ctx, access, claims_request.as_ref(), extras)
+        tenant,
+        form,
+        UserGrant {
+            grant_type: "refresh_token",
+            app: &app,
+            credential,
+            blueprint,
+            user: user.account,
+            agent_user: grant.agent_user,
+            scope,
+            id_token: grant.agent_user,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -112,6 +112,7 @@ fn handle(
         "client_credentials" => client_credentials(shared, &tenant, &form),
         "user_fic" => agent::user_fic(shared, &tenant, &form),
         JWT_BEARER_GRANT => agent::on_behalf_of(shared, &tenant, &form),
+        "refresh_token" => agent::refresh(shared, &tenant, &form),
         other => Err(Aadsts::unsupported_grant(&echo(other))),
     }
 }

@@ -940,3 +940,61 @@ async fn expired_t1_t2_and_user_assertions_are_refused() -> TestResult {
     assert_eq!((status, code(&body)), (400, Some(500133)), "{body}");
     Ok(())
 }
+
+#[tokio::test]
+async fn user_tokens_refresh() -> TestResult {
+    let (emulator, client) = agents().await?;
+    let (t1, t2) = t1_t2(&client, &emulator, AGENT).await?;
+    let (status, body) = user_fic(
+        &client,
+        &emulator,
+        AGENT,
+        &t1,
+        &t2,
+        &[("user_id", AGENT_USER)],
+        &format!("{GRAPH}/User.Read openid offline_access profile"),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    let refresh_token = body["refresh_token"].as_str().ok_or("refresh_token")?;
+    let refresh = |client_id: &'static str, credential: Vec<(&'static str, String)>| {
+        let mut form: Vec<(&str, String)> = vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("client_id", client_id.to_owned()),
+            ("refresh_token", refresh_token.to_owned()),
+            ("scope", format!("{GRAPH}/Mail.Read openid offline_access")),
+        ];
+        form.extend(credential);
+        form
+    };
+    let t1_credential = vec![
+        ("client_assertion_type", JWT_BEARER.to_owned()),
+        ("client_assertion", t1.clone()),
+    ];
+    let form = refresh(AGENT, t1_credential.clone());
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, body) = post_token(&client, &emulator, TENANT, &form).await?;
+    assert_eq!(status, 200, "{body}");
+    let claims = claims_of(&emulator, &body["access_token"], GRAPH)?;
+    assert_eq!(claims["oid"], AGENT_USER);
+    assert_eq!(claims["scp"], "Mail.Read");
+    assert_eq!(claims["xms_sub_fct"], "13");
+    assert_eq!(claims["xms_par_app_azp"], BLUEPRINT);
+    assert!(body.get("refresh_token").is_some() && body.get("id_token").is_some());
+
+    // Another client, an unknown token, no credential.
+    let form = refresh(API_APP, vec![("client_secret", API_SECRET.to_owned())]);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, body) = post_token(&client, &emulator, TENANT, &form).await?;
+    assert_eq!((status, code(&body)), (400, Some(70000)), "{body}");
+    let mut form = refresh(AGENT, t1_credential);
+    form[2].1 = "not-a-refresh-token".to_owned();
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, body) = post_token(&client, &emulator, TENANT, &form).await?;
+    assert_eq!((status, code(&body)), (400, Some(70000)), "{body}");
+    let form = refresh(AGENT, Vec::new());
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, body) = post_token(&client, &emulator, TENANT, &form).await?;
+    assert_eq!((status, code(&body)), (401, Some(7000218)), "{body}");
+    Ok(())
+}
