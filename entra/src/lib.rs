@@ -17,11 +17,13 @@
 //! | [`AzureCliCredential`], [`AzureDeveloperCliCredential`] | the developer signed in to `az` / `azd` |
 //! | [`ChainedTokenCredential`] | credentials tried in order |
 //! | [`DefaultAzureCredential`] | the default chain |
+//! | [`AgentIdentityCredential`] | an agent identity, with its blueprint's T1 (see [`Blueprint`]) |
+//! | [`AgentUserCredential`] | an agent user of an agent identity (`user_fic`) |
+//! | [`OnBehalfOfCredential`] | on-behalf-of an incoming user token (agent identity or any confidential client) |
 //!
-//! Agent identity, agent user and on-behalf-of credentials (from `entra-agent`) will be
-//! re-exported here as well (`AgentIdentityCredential`, `AgentUserCredential`,
-//! `OnBehalfOfCredential`) when that crate is ready; the re-exports go in `lib.rs` next to the
-//! managed identity ones.
+//! The agent credentials come from `entra-agent` (see the [`agent`] module for an example); with
+//! `COPILOT_AGENT_SESSION_ID` set they act in that agentic session, and their tokens are
+//! cached per session.
 //!
 //! With the `azure_core` feature, `AzureCoreCredential` hands any of these credentials to
 //! clients of the Azure SDK for Rust as their `azure_core::credentials::TokenCredential`.
@@ -134,6 +136,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod agent;
 mod app;
 mod azure_cli;
 #[cfg(feature = "azure_core")]
@@ -153,6 +156,10 @@ mod process;
 mod tenant;
 mod workload_identity;
 
+pub use agent::{
+    AgentIdentityCredential, AgentSessionId, AgentUser, AgentUserCredential, Blueprint,
+    BlueprintBuilder, BlueprintCredential, OnBehalfOfCredential, SessionClaimsForm, evict_session,
+};
 pub use azure_cli::{AZURE_CLI_CREDENTIAL, AzureCliCredential, AzureCliCredentialOptions};
 #[cfg(feature = "azure_core")]
 pub use azure_core_adapter::AzureCoreCredential;
