@@ -190,6 +190,11 @@ pub use workload_identity::{
     WorkloadIdentityCredentialOptions,
 };
 
+/// The workspace README's Rust example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct WorkspaceReadmeDoctests;
+
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

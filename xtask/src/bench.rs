@@ -48,7 +48,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let criterion = target_dir().join("criterion");
     let since = (!report_only).then_some(started);
     let rows = collect(&criterion, since)?;
-    let report = render(&rows);
+    let mut report = render(&rows);
+    report.push_str(&extras(&target_dir().join("bench-extra"), since));
     print!("{report}");
     let path = target_dir().join("bench-report.md");
     fs::write(&path, &report).with_context(|| format!("could not write {}", path.display()))?;
@@ -146,20 +147,82 @@ fn render(rows: &[Row]) -> String {
     report.push_str(
         "Criterion's median time per iteration and its confidence interval, in nanoseconds\n\
          (from `target/criterion/**/new/estimates.json`).\n\n\
-         | benchmark | median (ns) | confidence interval (ns) |\n|---|---:|---:|\n",
+         `× floor` is the median over the floor's: a bare `HashMap` lookup plus an `Arc`\n\
+         clone, measured in the same run at the same size where there is one (else the\n\
+         1-entry floor).\n\n\
+         | benchmark | median (ns) | × floor | confidence interval (ns) |\n|---|---:|---:|---:|\n",
     );
     for row in rows {
+        let ratio = floor_of(rows, &row.id)
+            .filter(|floor| floor.median > 0.0)
+            .map_or("".to_owned(), |floor| {
+                format!("{:.1}", row.median / floor.median)
+            });
         let _ = writeln!(
             report,
-            "| {} | {} | {} – {} ({:.0}%) |",
+            "| {} | {} | {} | {} – {} ({:.0}%) |",
             row.id,
             nanoseconds(row.median),
+            ratio,
             nanoseconds(row.lower),
             nanoseconds(row.upper),
             row.confidence * 100.0
         );
     }
     report
+}
+
+/// The floor a row is compared with: a `floor…` benchmark of the same group and parameter,
+/// else the 1-entry floor of the facade or cache benchmarks.
+fn floor_of<'a>(rows: &'a [Row], id: &str) -> Option<&'a Row> {
+    let mut parts = id.split('/');
+    let group = parts.next()?;
+    let param = id
+        .rsplit('/')
+        .next()
+        .filter(|_| id.matches('/').count() >= 2);
+    rows.iter()
+        .find(|r| {
+            let mut p = r.id.split('/');
+            p.next() == Some(group)
+                && p.next().is_some_and(|name| name.starts_with("floor"))
+                && param.is_some_and(|param| r.id.ends_with(&format!("/{param}")))
+        })
+        .or_else(|| {
+            [
+                "credential_hit/floor_hashmap_arc_clone/1",
+                "cache_hit/floor_hashmap_arc_clone/1",
+            ]
+            .iter()
+            .find_map(|floor| rows.iter().find(|r| r.id == *floor))
+        })
+}
+
+/// Figures that are not times (requests made, bytes per token), written by the benches as
+/// one line each under `target/bench-extra/` (only those written by this run, if timed).
+fn extras(dir: &Path, since: Option<SystemTime>) -> String {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return String::new();
+    };
+    let mut lines: Vec<String> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            let modified = fs::metadata(path).and_then(|m| m.modified()).ok();
+            since.is_none_or(|since| modified.is_some_and(|m| m >= since))
+        })
+        .filter_map(|path| fs::read_to_string(path).ok())
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    lines.sort();
+    let mut out = String::from("\n## Other figures\n\n");
+    for line in lines {
+        let _ = writeln!(out, "- {line}");
+    }
+    out
 }
 
 /// At least three significant digits, without noise digits for large values.
@@ -204,7 +267,29 @@ mod tests {
                 confidence: 0.95
             }]
         );
-        assert!(render(&rows).contains("| get/hit | 42.0 | 41.5 – 43.3 (95%) |"));
+        assert!(render(&rows).contains("| get/hit | 42.0 |  | 41.5 – 43.3 (95%) |"));
+        // With a floor in the same group and size, the ratio is shown.
+        let with_floor = [
+            Row {
+                id: "g/hit/10".to_owned(),
+                median: 84.0,
+                lower: 80.0,
+                upper: 90.0,
+                confidence: 0.95,
+            },
+            Row {
+                id: "g/floor_map/10".to_owned(),
+                median: 21.0,
+                lower: 20.0,
+                upper: 22.0,
+                confidence: 0.95,
+            },
+        ];
+        assert!(
+            render(&with_floor).contains("| g/hit/10 | 84.0 | 4.0 |"),
+            "{}",
+            render(&with_floor)
+        );
     }
 
     #[test]
