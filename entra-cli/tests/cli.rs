@@ -381,3 +381,81 @@ mod token {
         assert!(mi.status.success(), "{}", text(&mi.stderr));
     }
 }
+
+/// `entra emulator --config FILE.toml` in the foreground, then `entra token` against it with
+/// the application the TOML seeded.
+#[test]
+fn the_emulator_command_serves_what_its_toml_config_seeds() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = std::env::temp_dir().join(format!("entra-cli-emulator-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("emulator.toml");
+    std::fs::write(
+        &config,
+        r#"
+[emulator]
+bind = "127.0.0.1"
+
+[[seed.tenants]]
+tenant_id = "33333333-3333-3333-3333-333333333333"
+
+[[seed.tenants.applications]]
+client_id = "aaaaaaaa-0000-0000-0000-0000000000e1"
+client_secrets = ["toml-seeded-secret"]
+"#,
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_entra"))
+        .arg("emulator")
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut authority = None;
+    let mut ca = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("authority"), Some("host")) => authority = words.next().map(str::to_owned),
+            (Some("CA"), Some("certificate")) => ca = words.next().map(str::to_owned),
+            _ => {}
+        }
+        if line.contains("admin API") {
+            break;
+        }
+    }
+    let (authority, ca) = (authority.expect("authority line"), ca.expect("CA line"));
+    let out = Command::new(env!("CARGO_BIN_EXE_entra"))
+        .env_clear()
+        .env("AZURE_CLIENT_SECRET", "toml-seeded-secret")
+        .args([
+            "token",
+            "--credential",
+            "secret",
+            "--tenant",
+            "33333333-3333-3333-3333-333333333333",
+            "--client-id",
+            "aaaaaaaa-0000-0000-0000-0000000000e1",
+            "--scope",
+            "https://graph.microsoft.com/.default",
+            "--output",
+            "raw",
+            "--authority",
+            &authority,
+            "--ca-file",
+            &ca,
+        ])
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("eyJ"));
+}
