@@ -59,7 +59,7 @@ pub(crate) enum OutputFormat {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct TokenArgs {
-    /// The scope to ask for (repeatable), for example https://graph.microsoft.com/.default.
+    /// The scope to ask for (repeatable), for example `https://graph.microsoft.com/.default`
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
     /// Which credential to use.

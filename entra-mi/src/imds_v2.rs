@@ -251,14 +251,14 @@ impl Mint {
     }
 
     async fn run(self) -> Result<Binding, Error> {
-        // 1. Platform metadata. One attempt: a 404 is the answer of an IMDSv1-only machine,
-        //    not something to wait out.
+        // 1. Platform metadata, retried as IMDS is, except 404: that is the answer of an
+        //    IMDSv1-only machine, not something to wait out.
         let metadata_request = self.url(PLATFORM_METADATA_PATH)?;
         let shown = endpoint(&metadata_request.url);
         let (response, _) = retry::send(
             self.transport.as_ref(),
             self.clock.as_ref(),
-            RetryPolicy::None,
+            RetryPolicy::ImdsPlatformMetadata,
             metadata_request,
         )
         .await?;

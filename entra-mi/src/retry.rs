@@ -3,6 +3,8 @@
 //! - IMDS: 404, 408, 410, 429, 5xx and timeouts; 3 retries with exponential back-off (1 s,
 //!   2 s, 4 s); 410 (IMDS is upgrading) keeps retrying, every 10 s, until at least 70 s have
 //!   passed since the first attempt.
+//! - IMDSv2 platform metadata: the IMDS rules, except that 404 is final (it means the machine
+//!   speaks only IMDS v1), as MSAL.NET's `CsrMetadataProbeRetryPolicy`.
 //! - Other sources: 404, 408, 429, 500, 503, 504; 3 retries, 1 s apart.
 //! - Probe mode: no retry.
 //!
@@ -27,6 +29,8 @@ pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 pub(crate) enum RetryPolicy {
     /// The IMDS rules.
     Imds,
+    /// The IMDS rules without retrying 404 (IMDSv2 platform metadata: 404 means IMDS v1 only).
+    ImdsPlatformMetadata,
     /// The rules of every other source.
     Standard,
     /// No retry (probe mode).
@@ -57,6 +61,13 @@ impl RetryPolicy {
         let server_delay = retry_after.map(|d| d.min(MAX_RETRY_AFTER));
         match self {
             Self::None => Verdict::Stop,
+            Self::ImdsPlatformMetadata => {
+                if outcome == Ok(404) {
+                    Verdict::Stop
+                } else {
+                    Self::Imds.verdict(outcome, retries, elapsed, retry_after)
+                }
+            }
             Self::Imds => {
                 if outcome == Ok(410) {
                     return if elapsed < IMDS_GONE_WINDOW {
@@ -301,6 +312,29 @@ pub(crate) mod tests {
             run(RetryPolicy::None, &transport, &clock).await.unwrap();
             assert!(clock.sleeps().is_empty());
             assert_eq!(transport.requests().len(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn platform_metadata_retries_like_imds_except_404() {
+        let transport = FakeTransport::repeat(HttpResponse::new(404, ""));
+        let clock = clock();
+        let response = run(RetryPolicy::ImdsPlatformMetadata, &transport, &clock)
+            .await
+            .unwrap();
+        assert_eq!(response.status, 404);
+        assert!(clock.sleeps().is_empty(), "404 means IMDS v1 only");
+        for (status, sleeps) in [
+            (503, secs(&[1, 2, 4])),
+            (429, secs(&[1, 2, 4])),
+            (410, secs(&[10; 7])),
+        ] {
+            let transport = FakeTransport::repeat(HttpResponse::new(status, ""));
+            let clock = self::clock();
+            run(RetryPolicy::ImdsPlatformMetadata, &transport, &clock)
+                .await
+                .unwrap();
+            assert_eq!(clock.sleeps(), sleeps, "{status}");
         }
     }
 
