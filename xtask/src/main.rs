@@ -7,6 +7,7 @@
 
 mod bench;
 mod ci;
+mod fault_matrix;
 mod fuzz;
 mod interop;
 mod tidy;
@@ -44,6 +45,9 @@ COMMANDS:
                             [[bench]] targets), then print the medians of the benchmarks that ran
                             and write them to target/bench-report.md; --report-only skips the run
                             and reports every result under target/criterion
+    fault-matrix            run the fault-matrix test (every endpoint family against every injected
+                            fault, in virtual time) with --nocapture; prints the summary table and
+                            writes it to target/fault-matrix.md
     interop                 Microsoft's own clients against the emulator: creates a Python virtual
                             environment in target/interop, installs msal and azure-identity,
                             starts the emulator binary and acquires client-secret and
@@ -84,6 +88,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         "fuzz" => fuzz::run(rest),
         "bench" => bench::run(rest),
         "interop" => interop::run_interop(rest),
+        "fault-matrix" => fault_matrix::run_fault_matrix(rest),
         "tidy" => {
             no_args("tidy", rest)?;
             tidy::run()
