@@ -14,6 +14,7 @@ use url::Url;
 
 use crate::error::TransportErrorKind;
 use crate::http::{endpoint, header_value, retry_after};
+use crate::key_memo::{GrantInputs, KeyMemo};
 use crate::response::{parse_error, parse_success};
 use crate::{
     AccessToken, AssertionContext, AssertionProvider, AuthorityHost, ClientCredential, Clock,
@@ -220,6 +221,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     retry: RetryPolicy,
     token_endpoint: Option<Url>,
+    key_memo: KeyMemo,
 }
 
 impl fmt::Debug for TokenClient {
@@ -343,6 +345,7 @@ impl TokenClientBuilder {
                 clock,
                 retry: self.retry,
                 token_endpoint: self.token_endpoint,
+                key_memo: KeyMemo::default(),
             }),
         })
     }
@@ -435,10 +438,54 @@ impl TokenClient {
         if request.scopes.iter().all(|s| s.trim().is_empty()) {
             return Err(Error::Configuration("no scope requested; pass at least one scope such as https://graph.microsoft.com/.default".to_owned()));
         }
-        let tenant = match &request.tenant {
-            Some(t) => Tenant::new(t)?,
-            None => inner.tenant.clone(),
+        // Validated here; the client's own tenant is copied only when a request is sent.
+        let request_tenant = match &request.tenant {
+            Some(t) => Some(Tenant::new(t)?),
+            None => None,
         };
+        let grant_inputs = GrantInputs {
+            token_type: &grant.token_type,
+            account: grant.account.as_deref(),
+            components: &grant.key_components,
+        };
+        let key = inner.key_memo.get_or_build(request, &grant_inputs, || {
+            self.build_key(
+                request,
+                grant,
+                request_tenant.as_ref().unwrap_or(&inner.tenant),
+            )
+        })?;
+        let mode = if request.claims_challenge.is_some() {
+            CacheMode::Bypass
+        } else {
+            CacheMode::Use
+        };
+        // Everything below runs only when the cache cannot answer: a hit costs the key alone.
+        let load = || {
+            let tenant = request_tenant.unwrap_or_else(|| inner.tenant.clone());
+            let plan = self.plan(request, grant, tenant);
+            let span = tracing::info_span!(
+                "entra.token",
+                client_id = %inner.client_id,
+                tenant = %plan.tenant,
+                grant_type = %plan.grant.grant_type,
+                scope = %plan.scope,
+                bypass = request.claims_challenge.is_some(),
+            );
+            let this = self.clone();
+            async move { this.fetch(plan).await }.instrument(span)
+        };
+        inner.cache.get_or_load(&key, mode, load).await
+    }
+
+    /// The cache key of `request` with `grant` (see PROTOCOL.md section 3).
+    fn build_key(
+        &self,
+        request: &TokenRequest,
+        grant: &Grant,
+        tenant: &Tenant,
+    ) -> Result<CacheKey, Error> {
+        let inner = &self.inner;
         let mut key = CacheKey::builder(
             inner.authority.host(),
             tenant.as_str(),
@@ -461,27 +508,7 @@ impl TokenClient {
         if let Some((session, _)) = &request.agent_session {
             key = key.extension(entra_cache::CLIENT_SESSION, session.client_session());
         }
-        let key = key.build()?;
-        let mode = if request.claims_challenge.is_some() {
-            CacheMode::Bypass
-        } else {
-            CacheMode::Use
-        };
-        // Everything below runs only when the cache cannot answer: a hit costs the key alone.
-        let load = || {
-            let plan = self.plan(request, grant, tenant);
-            let span = tracing::info_span!(
-                "entra.token",
-                client_id = %inner.client_id,
-                tenant = %plan.tenant,
-                grant_type = %plan.grant.grant_type,
-                scope = %plan.scope,
-                bypass = request.claims_challenge.is_some(),
-            );
-            let this = self.clone();
-            async move { this.fetch(plan).await }.instrument(span)
-        };
-        inner.cache.get_or_load(&key, mode, load).await
+        Ok(key.build()?)
     }
 
     /// What to send for `request` with `grant`.

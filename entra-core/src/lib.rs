@@ -38,6 +38,7 @@ mod credential;
 mod edges;
 mod error;
 mod http;
+mod key_memo;
 mod response;
 mod secret;
 mod token;
