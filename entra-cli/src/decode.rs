@@ -1,10 +1,24 @@
 //! `entra decode`: the header and claims of a JWT, readable, never presented as verified.
+//!
+//! Self-contained on purpose (no `crate::` paths, only `base64`, `serde_json` and `time`): the
+//! fuzz target `fuzz/fuzz_targets/jwt_decode.rs` includes this file by path, so it is fuzzed
+//! without building the whole CLI.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
-use crate::CliError;
+/// Why a text is not a decodable JWT. The message never quotes the input (it is a credential).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DecodeError(pub(crate) String);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 /// What a JWT says, decoded but **not verified**.
 #[derive(Debug)]
@@ -14,7 +28,7 @@ pub(crate) struct Decoded {
 }
 
 /// Splits and decodes a compact JWS. The input is never echoed in errors (it is a credential).
-pub(crate) fn decode(token: &str) -> Result<Decoded, CliError> {
+pub(crate) fn decode(token: &str) -> Result<Decoded, DecodeError> {
     let token = token.trim();
     let token = token
         .strip_prefix("Bearer ")
@@ -23,7 +37,7 @@ pub(crate) fn decode(token: &str) -> Result<Decoded, CliError> {
         .trim();
     let parts: Vec<&str> = token.split('.').collect();
     let [header, claims, _signature] = parts.as_slice() else {
-        return Err(CliError::usage(format!(
+        return Err(DecodeError(format!(
             "not a JWT: expected three dot-separated parts, found {}; pass an access token \
              (an encrypted JWE has five parts and cannot be decoded without its key)",
             parts.len()
@@ -35,13 +49,13 @@ pub(crate) fn decode(token: &str) -> Result<Decoded, CliError> {
     })
 }
 
-fn part(text: &str, name: &str) -> Result<Map<String, Value>, CliError> {
+fn part(text: &str, name: &str) -> Result<Map<String, Value>, DecodeError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(text.trim_end_matches('='))
-        .map_err(|_| CliError::usage(format!("not a JWT: its {name} is not base64url")))?;
+        .map_err(|_| DecodeError(format!("not a JWT: its {name} is not base64url")))?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(CliError::usage(format!(
+        _ => Err(DecodeError(format!(
             "not a JWT: its {name} is not a JSON object"
         ))),
     }
@@ -77,11 +91,13 @@ pub(crate) fn render(decoded: &Decoded, now_unix: i64) -> Value {
         }
     }
     if let Some(exp) = claims.get("exp").and_then(Value::as_i64) {
-        let left = exp - now_unix;
+        // In i128: `exp` comes from the token and may be anywhere in i64.
+        let left = i128::from(exp) - i128::from(now_unix);
+        let (minutes, seconds) = (left.unsigned_abs() / 60, left.unsigned_abs() % 60);
         let status = if left > 0 {
-            format!("expires in {}m {}s", left / 60, left % 60)
+            format!("expires in {minutes}m {seconds}s")
         } else {
-            format!("expired {}m {}s ago", (-left) / 60, (-left) % 60)
+            format!("expired {minutes}m {seconds}s ago")
         };
         explained.insert("expiry".to_owned(), json!(status));
     }
@@ -203,6 +219,24 @@ mod tests {
                 .starts_with("NOT VERIFIED")
         );
         assert!(out.get("verified").is_none());
+    }
+
+    #[test]
+    fn extreme_expiry_times_render() {
+        // Found by the `jwt_decode` fuzz target: `exp - now` overflowed.
+        for (exp, now, expected) in [
+            (
+                i64::MIN,
+                1_800_000_000,
+                "expired 153722867310912930m 8s ago",
+            ),
+            (i64::MAX, -1, "expires in 153722867280912930m 8s"),
+            (1_800_000_000, 1_800_000_061, "expired 1m 1s ago"),
+        ] {
+            let token = jwt(&json!({"alg": "none"}), &json!({ "exp": exp }));
+            let out = render(&decode(&token).unwrap(), now);
+            assert_eq!(out["explained"]["expiry"], expected, "{exp} {now}");
+        }
     }
 
     #[test]

@@ -71,6 +71,12 @@ impl CliError {
     }
 }
 
+impl From<crate::decode::DecodeError> for CliError {
+    fn from(error: crate::decode::DecodeError) -> Self {
+        Self::usage(error.0)
+    }
+}
+
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -69,5 +69,25 @@ pub mod wire {
 }
 pub use entra_claims;
 
+/// Not API: entry points for the fuzz targets in `fuzz/` (outside the workspace) to reach
+/// crate-private parsers. Hidden from the docs and free to change in any release.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::SystemTime;
+
+    use crate::{AccessToken, Error, HttpResponse, TokenType};
+
+    /// The token endpoint's success parser (`200` bodies), as `TokenClient` calls it; the
+    /// token carries the expiry and refresh times that go into the cache.
+    pub fn parse_success(
+        response: &HttpResponse,
+        endpoint: &str,
+        now: SystemTime,
+        expected: &TokenType,
+    ) -> Result<AccessToken, Error> {
+        crate::response::parse_success_token(response, endpoint, now, expected)
+    }
+}
+
 /// The `User-Agent` sent by the default transport.
 pub const USER_AGENT: &str = concat!("entra-rs/", env!("CARGO_PKG_VERSION"));

@@ -71,6 +71,19 @@ pub(crate) fn parse_success(
     now: SystemTime,
     expected: &TokenType,
 ) -> Result<Fresh<AccessToken>, Error> {
+    parse_success_token(response, endpoint, now, expected).map(|token| {
+        let (expires_on, refresh_on) = (token.expires_on(), token.refresh_on());
+        Fresh::new(token, expires_on).with_refresh_on(refresh_on)
+    })
+}
+
+/// The token itself, with its expiry and refresh times.
+pub(crate) fn parse_success_token(
+    response: &HttpResponse,
+    endpoint: &str,
+    now: SystemTime,
+    expected: &TokenType,
+) -> Result<AccessToken, Error> {
     let map = json_object(response, endpoint)?;
     let problem = |problem| Error::UnexpectedResponse {
         status: response.status,
@@ -115,7 +128,10 @@ pub(crate) fn parse_success(
         Some(Err(())) => return Err(problem(ResponseProblem::InvalidField("expires_in"))),
         None => return Err(problem(ResponseProblem::MissingField("expires_in"))),
     };
-    let expires_on = now + expires_in;
+    // A lifetime past what `SystemTime` can hold is as unusable as a malformed one.
+    let expires_on = now
+        .checked_add(expires_in)
+        .ok_or_else(|| problem(ResponseProblem::InvalidField("expires_in")))?;
     let refresh_in = match number(&map, "refresh_in") {
         Some(Ok(secs)) => Some(Duration::from_secs(secs)),
         Some(Err(())) => return Err(problem(ResponseProblem::InvalidField("refresh_in"))),
@@ -123,7 +139,7 @@ pub(crate) fn parse_success(
     };
     let refresh_on = entra_cache::refresh_on(now, expires_on, refresh_in);
     let token = AccessToken::new(Secret::new(token), expires_on, refresh_on, token_type);
-    Ok(Fresh::new(token, expires_on).with_refresh_on(refresh_on))
+    Ok(token)
 }
 
 /// Turns an error answer into `Error`: an OAuth error body becomes [`Error::Service`], anything
@@ -203,6 +219,24 @@ mod tests {
             UNIX_EPOCH + Duration::from_secs(NOW),
             &TokenType::Bearer,
         )
+    }
+
+    #[test]
+    fn lifetimes_beyond_the_clock_are_invalid_not_a_panic() {
+        // Found by the `token_response` fuzz target: `now + expires_in` overflowed.
+        for body in [
+            r#"{"access_token":"t","expires_in":18446744073709551615}"#,
+            r#"{"access_token":"t","expires_in":"18446744073709551615"}"#,
+            r#"{"access_token":"t","expires_in":1e300}"#,
+        ] {
+            match ok(body) {
+                Err(Error::UnexpectedResponse {
+                    problem: ResponseProblem::InvalidField("expires_in"),
+                    ..
+                }) => {}
+                other => panic!("{body}: {other:?}"),
+            }
+        }
     }
 
     #[test]

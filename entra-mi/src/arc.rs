@@ -62,42 +62,47 @@ impl AzureArc {
         })
     }
 
-    fn problem(&self, status: u16, problem: ResponseProblem) -> Error {
-        Error::UnexpectedResponse {
-            status,
-            endpoint: endpoint(&self.endpoint),
-            problem,
-        }
-    }
-
     /// The key file named by the challenge, after checking it is where the agent keeps keys.
     fn key_path(&self, response: &HttpResponse) -> Result<PathBuf, Error> {
-        let challenge = response
-            .header("www-authenticate")
-            .ok_or_else(|| self.problem(401, ResponseProblem::MissingField("www-authenticate")))?;
-        let invalid = || self.problem(401, ResponseProblem::InvalidField("www-authenticate"));
-        let (scheme, rest) = challenge.trim().split_once(' ').ok_or_else(invalid)?;
-        let (name, value) = rest.trim().split_once('=').ok_or_else(invalid)?;
-        if !scheme.eq_ignore_ascii_case("basic") || !name.trim().eq_ignore_ascii_case("realm") {
-            return Err(invalid());
-        }
-        let value = value.trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .unwrap_or(value);
-        let path = PathBuf::from(value);
-        if !is_allowed_key_path(&path, &self.key_directory) {
-            tracing::warn!(
-                "the azure arc agent named a key file outside its token directory; refused"
-            );
-            return Err(Error::Configuration(format!(
-                "the azure arc agent asked for a key file that is not a .key file directly in {}; check the agent installation",
-                self.key_directory.display()
-            )));
-        }
-        Ok(path)
+        key_path(response, &endpoint(&self.endpoint), &self.key_directory)
     }
+}
+
+/// The key file named by a 401's `WWW-Authenticate: Basic realm=<path>`, refused unless it is
+/// a `.key` file directly in `key_directory`. Errors never quote the header.
+pub(crate) fn key_path(
+    response: &HttpResponse,
+    endpoint: &str,
+    key_directory: &Path,
+) -> Result<PathBuf, Error> {
+    let problem = |problem| Error::UnexpectedResponse {
+        status: 401,
+        endpoint: endpoint.to_owned(),
+        problem,
+    };
+    let challenge = response
+        .header("www-authenticate")
+        .ok_or_else(|| problem(ResponseProblem::MissingField("www-authenticate")))?;
+    let invalid = || problem(ResponseProblem::InvalidField("www-authenticate"));
+    let (scheme, rest) = challenge.trim().split_once(' ').ok_or_else(invalid)?;
+    let (name, value) = rest.trim().split_once('=').ok_or_else(invalid)?;
+    if !scheme.eq_ignore_ascii_case("basic") || !name.trim().eq_ignore_ascii_case("realm") {
+        return Err(invalid());
+    }
+    let value = value.trim();
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
+    let path = PathBuf::from(value);
+    if !is_allowed_key_path(&path, key_directory) {
+        tracing::warn!("the azure arc agent named a key file outside its token directory; refused");
+        return Err(Error::Configuration(format!(
+            "the azure arc agent asked for a key file that is not a .key file directly in {}; check the agent installation",
+            key_directory.display()
+        )));
+    }
+    Ok(path)
 }
 
 /// The agent's token directory: fixed on Linux, under `%ProgramData%` on Windows.

@@ -26,7 +26,8 @@ use entra_claims::ClientCapabilities;
 use entra_core::wire::{endpoint, json_object, parse_error};
 use entra_core::{
     AccessToken, AccessTokenCache, AuthorityHost, ClientCredential, Clock, Error, Grant,
-    HttpRequest, HttpTransport, ResponseProblem, TokenClient, TokenRequest, TransportErrorKind,
+    HttpRequest, HttpResponse, HttpTransport, ResponseProblem, TokenClient, TokenRequest,
+    TransportErrorKind,
 };
 use entra_mtls_pop::{AttestationProvider, Binding, BindingCache, CuId, KeyProvider, build_csr};
 use http::{HeaderValue, Method, header};
@@ -262,35 +263,7 @@ impl Mint {
             metadata_request,
         )
         .await?;
-        if response.status == 404 {
-            return Err(Error::not_supported(
-                NOT_SUPPORTED_IN_IMDS_V1,
-                "this machine's IMDS speaks only v1 and cannot issue mTLS proof-of-possession tokens; request a bearer token instead",
-            ));
-        }
-        if response.status != 200 {
-            return Err(parse_error(&response, &shown));
-        }
-        if !response
-            .header("server")
-            .is_some_and(|s| s.to_ascii_uppercase().contains("IMDS"))
-        {
-            return Err(Error::UnexpectedResponse {
-                status: response.status,
-                endpoint: shown,
-                problem: ResponseProblem::InvalidField("Server"),
-            });
-        }
-        let metadata = json_object(&response, &shown)?;
-        let client_id = text(&metadata, "clientId", &shown, response.status)?;
-        let tenant_id = text(&metadata, "tenantId", &shown, response.status)?;
-        let cu_id = match metadata.get("cuId") {
-            Some(Value::Object(cu)) => CuId {
-                vm_id: cu.get("vmId").and_then(Value::as_str).map(str::to_owned),
-                vmss_id: cu.get("vmssId").and_then(Value::as_str).map(str::to_owned),
-            },
-            _ => CuId::default(),
-        };
+        let (client_id, tenant_id, cu_id) = platform_metadata(&response, &shown)?;
 
         // 2. Key, CSR, attestation.
         let key = self.keys.generate()?;
@@ -315,26 +288,12 @@ impl Mint {
             issue,
         )
         .await?;
-        if response.status != 200 {
-            return Err(parse_error(&response, &shown));
-        }
-        let issued = json_object(&response, &shown)?;
-        let invalid = |field| Error::UnexpectedResponse {
-            status: response.status,
-            endpoint: shown.clone(),
-            problem: ResponseProblem::InvalidField(field),
-        };
-        let certificate = STANDARD
-            .decode(text(&issued, "certificate", &shown, response.status)?.trim())
-            .map_err(|_| invalid("certificate"))?;
-        let endpoint_url = text(
-            &issued,
-            "mtls_authentication_endpoint",
-            &shown,
-            response.status,
-        )?;
-        let issued_client = text(&issued, "client_id", &shown, response.status)?;
-        let issued_tenant = text(&issued, "tenant_id", &shown, response.status)?;
+        let Issued {
+            certificate,
+            endpoint_url,
+            client_id: issued_client,
+            tenant_id: issued_tenant,
+        } = issued_credential(&response, &shown)?;
         let binding = Binding::new(
             certificate,
             key,
@@ -348,6 +307,79 @@ impl Mint {
         );
         Ok(binding)
     }
+}
+
+/// Reads the `getplatformmetadata` answer: the client id, tenant id and compute unit id.
+pub(crate) fn platform_metadata(
+    response: &HttpResponse,
+    shown: &str,
+) -> Result<(String, String, CuId), Error> {
+    if response.status == 404 {
+        return Err(Error::not_supported(
+            NOT_SUPPORTED_IN_IMDS_V1,
+            "this machine's IMDS speaks only v1 and cannot issue mTLS proof-of-possession tokens; request a bearer token instead",
+        ));
+    }
+    if response.status != 200 {
+        return Err(parse_error(response, shown));
+    }
+    if !response
+        .header("server")
+        .is_some_and(|s| s.to_ascii_uppercase().contains("IMDS"))
+    {
+        return Err(Error::UnexpectedResponse {
+            status: response.status,
+            endpoint: shown.to_owned(),
+            problem: ResponseProblem::InvalidField("Server"),
+        });
+    }
+    let metadata = json_object(response, shown)?;
+    let client_id = text(&metadata, "clientId", shown, response.status)?;
+    let tenant_id = text(&metadata, "tenantId", shown, response.status)?;
+    let cu_id = match metadata.get("cuId") {
+        Some(Value::Object(cu)) => CuId {
+            vm_id: cu.get("vmId").and_then(Value::as_str).map(str::to_owned),
+            vmss_id: cu.get("vmssId").and_then(Value::as_str).map(str::to_owned),
+        },
+        _ => CuId::default(),
+    };
+    Ok((client_id, tenant_id, cu_id))
+}
+
+/// What `issuecredential` answered, before the certificate is checked against the key.
+#[derive(Debug)]
+pub(crate) struct Issued {
+    pub(crate) certificate: Vec<u8>,
+    pub(crate) endpoint_url: String,
+    pub(crate) client_id: String,
+    pub(crate) tenant_id: String,
+}
+
+/// Reads the `issuecredential` answer.
+pub(crate) fn issued_credential(response: &HttpResponse, shown: &str) -> Result<Issued, Error> {
+    if response.status != 200 {
+        return Err(parse_error(response, shown));
+    }
+    let issued = json_object(response, shown)?;
+    let invalid = |field| Error::UnexpectedResponse {
+        status: response.status,
+        endpoint: shown.to_owned(),
+        problem: ResponseProblem::InvalidField(field),
+    };
+    let certificate = STANDARD
+        .decode(text(&issued, "certificate", shown, response.status)?.trim())
+        .map_err(|_| invalid("certificate"))?;
+    Ok(Issued {
+        certificate,
+        endpoint_url: text(
+            &issued,
+            "mtls_authentication_endpoint",
+            shown,
+            response.status,
+        )?,
+        client_id: text(&issued, "client_id", shown, response.status)?,
+        tenant_id: text(&issued, "tenant_id", shown, response.status)?,
+    })
 }
 
 fn text(

@@ -94,3 +94,51 @@ pub use entra_mtls_pop;
 pub use fs::{FileSystem, MemoryFileSystem, SystemFileSystem};
 pub use imds::IMDS_BASE;
 pub use imds_v2::{NOT_SUPPORTED_FOR_ENVIRONMENT, NOT_SUPPORTED_IN_IMDS_V1};
+
+/// Not API: entry points for the fuzz targets in `fuzz/` (outside the workspace) to reach
+/// crate-private parsers. Hidden from the docs and free to change in any release.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::path::{Path, PathBuf};
+    use std::time::SystemTime;
+
+    use entra_core::{AccessToken, Error, HttpResponse};
+    use entra_mtls_pop::CuId;
+
+    /// The token answer parser shared by every managed identity source (IMDS, App Service,
+    /// Service Fabric, Arc, Cloud Shell, Machine Learning), including App Service's
+    /// `expires_on` dates.
+    pub fn parse_response(
+        response: &HttpResponse,
+        endpoint: &str,
+        now: SystemTime,
+    ) -> Result<AccessToken, Error> {
+        crate::response::parse_token(response, endpoint, now)
+    }
+
+    /// Azure Arc's 401 challenge: the key file path named by `WWW-Authenticate`.
+    pub fn arc_key_path(
+        response: &HttpResponse,
+        endpoint: &str,
+        key_directory: &Path,
+    ) -> Result<PathBuf, Error> {
+        crate::arc::key_path(response, endpoint, key_directory)
+    }
+
+    /// IMDSv2 `getplatformmetadata`: client id, tenant id and compute unit id.
+    pub fn imds_v2_platform_metadata(
+        response: &HttpResponse,
+        endpoint: &str,
+    ) -> Result<(String, String, CuId), Error> {
+        crate::imds_v2::platform_metadata(response, endpoint)
+    }
+
+    /// IMDSv2 `issuecredential`: certificate DER, mTLS endpoint, client id and tenant id.
+    pub fn imds_v2_issued_credential(
+        response: &HttpResponse,
+        endpoint: &str,
+    ) -> Result<(Vec<u8>, String, String, String), Error> {
+        crate::imds_v2::issued_credential(response, endpoint)
+            .map(|i| (i.certificate, i.endpoint_url, i.client_id, i.tenant_id))
+    }
+}

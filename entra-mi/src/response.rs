@@ -15,6 +15,18 @@ pub(crate) fn parse(
     endpoint: &str,
     now: SystemTime,
 ) -> Result<Fresh<AccessToken>, Error> {
+    parse_token(response, endpoint, now).map(|token| {
+        let (expires_on, refresh_on) = (token.expires_on(), token.refresh_on());
+        Fresh::new(token, expires_on).with_refresh_on(refresh_on)
+    })
+}
+
+/// The token itself, with its expiry and refresh times.
+pub(crate) fn parse_token(
+    response: &HttpResponse,
+    endpoint: &str,
+    now: SystemTime,
+) -> Result<AccessToken, Error> {
     if response.status != 200 {
         return Err(parse_error(response, endpoint));
     }
@@ -44,10 +56,15 @@ pub(crate) fn parse(
     }
     // `expires_in` is relative and so immune to clock skew: prefer it when both are sent.
     let expires_on = match number(&map, "expires_in") {
-        Some(Ok(secs)) => now + Duration::from_secs(secs),
+        // Times past what `SystemTime` can hold are as unusable as malformed ones.
+        Some(Ok(secs)) => now
+            .checked_add(Duration::from_secs(secs))
+            .ok_or_else(|| problem(ResponseProblem::InvalidField("expires_in")))?,
         Some(Err(())) => return Err(problem(ResponseProblem::InvalidField("expires_in"))),
         None => match number(&map, "expires_on") {
-            Some(Ok(secs)) => UNIX_EPOCH + Duration::from_secs(secs),
+            Some(Ok(secs)) => UNIX_EPOCH
+                .checked_add(Duration::from_secs(secs))
+                .ok_or_else(|| problem(ResponseProblem::InvalidField("expires_on")))?,
             Some(Err(())) => map
                 .get("expires_on")
                 .and_then(Value::as_str)
@@ -76,7 +93,7 @@ pub(crate) fn parse(
         refresh_on,
         TokenType::Bearer,
     );
-    Ok(Fresh::new(token, expires_on).with_refresh_on(refresh_on))
+    Ok(token)
 }
 
 /// Parses `MM/dd/yyyy HH:mm:ss ±hh:mm` (the form App Service has sent) into a time.
@@ -181,6 +198,29 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs()
+    }
+
+    #[test]
+    fn times_beyond_the_clock_are_invalid_not_a_panic() {
+        // Found by the `mi_response` fuzz target: `now + expires_in` overflowed.
+        for (body, field) in [
+            (
+                r#"{"access_token":"t","expires_in":18446744073709551615}"#,
+                "expires_in",
+            ),
+            (r#"{"access_token":"t","expires_in":"1e300"}"#, "expires_in"),
+            (r#"{"access_token":"t","expires_in":1e300}"#, "expires_in"),
+            (
+                r#"{"access_token":"t","expires_on":"18446744073709551615"}"#,
+                "expires_on",
+            ),
+        ] {
+            assert_eq!(
+                problem(body),
+                ResponseProblem::InvalidField(field),
+                "{body}"
+            );
+        }
     }
 
     #[test]
