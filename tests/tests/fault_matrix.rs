@@ -33,9 +33,10 @@ const BLUEPRINT_SECRET: &str = "fault-matrix-blueprint-secret-91c0";
 const AGENT: &str = "fa9e0000-0000-0000-0000-00000000000a";
 const USER_1: &str = "fa5e0000-0000-0000-0000-000000000001";
 const USER_2: &str = "fa5e0000-0000-0000-0000-000000000002";
-/// The transport timeout of the slow-answer rows, and the delay that exceeds it.
-const SHORT_TIMEOUT: Duration = Duration::from_millis(150);
-const SLOW_ANSWER: Duration = Duration::from_millis(400);
+/// The transport timeout of the slow-answer rows (room for a normal answer from a debug-build
+/// emulator on a loaded machine), and the delay that exceeds it.
+const SHORT_TIMEOUT: Duration = Duration::from_millis(400);
+const SLOW_ANSWER: Duration = Duration::from_millis(800);
 /// The start of the token in the emulator's malformed and truncated bodies: an error that
 /// echoed the body would show it.
 const FAULT_BODY_TOKEN: &str = "eyJ0eXAiOiJKV1Qi";
@@ -248,7 +249,18 @@ struct Expect {
     attempts: usize,
     /// Virtual waits, in seconds.
     sleeps: Vec<u64>,
+    /// A second acceptable observation (outcome, attempts, waits), for the one race the
+    /// network decides: see [`TLS13_RACE`].
+    or: Option<(&'static str, usize, Vec<u64>)>,
 }
+
+/// Why a rejected mutual-TLS handshake has two acceptable observations. With TLS 1.3 the
+/// server checks the client certificate after the client has finished its side of the
+/// handshake; the client learns of the rejection when it uses the connection. Usually the
+/// server's alert arrives first (`Transport(Tls)`: the binding is re-minted); when the server's
+/// close overtakes it, the client sees a broken connection (`Transport(Io)`), which the token
+/// endpoint policy retries once after 1 s on a new connection.
+const TLS13_RACE: &str = "TLS 1.3 client-certificate rejection: alert or reset";
 
 fn ok(times: u32, attempts: usize, sleeps: &[u64]) -> Expect {
     Expect {
@@ -256,6 +268,7 @@ fn ok(times: u32, attempts: usize, sleeps: &[u64]) -> Expect {
         outcome: "ok".into(),
         attempts,
         sleeps: sleeps.to_vec(),
+        or: None,
     }
 }
 
@@ -265,6 +278,7 @@ fn fail(outcome: impl Into<String>, attempts: usize) -> Expect {
         outcome: outcome.into(),
         attempts,
         sleeps: Vec::new(),
+        or: None,
     }
 }
 
@@ -341,8 +355,16 @@ fn expect(family: Family, fault: FaultKind) -> Result<Expect, &'static str> {
             return Err("only the IMDSv2 token leg authenticates the client with a certificate");
         }
         // A rejected handshake never reaches the request log; the binding is re-minted once.
-        F::TlsHandshake => ok(1, 1, &[]),
-        F::TlsHandshakeTwice => fail("Transport(Tls)", 0),
+        // Or (TLS13_RACE) the reset is retried after 1 s and the second handshake succeeds.
+        F::TlsHandshake => Expect {
+            or: Some(("ok", 1, vec![1])),
+            ..ok(1, 1, &[])
+        },
+        // Or (TLS13_RACE) the second rejection is a reset, retried after 1 s with success.
+        F::TlsHandshakeTwice => Expect {
+            or: Some(("ok", 1, vec![1])),
+            ..fail("Transport(Tls)", 0)
+        },
         // The refused attempt with the revoked certificate, then the one with the new one.
         F::Revoked => ok(1, 2, &[]),
         F::InvalidClient | F::InvalidClientTwice if v2 && family != Family::V2Mtls => {
@@ -781,17 +803,23 @@ async fn fault_matrix() {
                 family.name(),
                 fault.name(),
                 if seen.outcome == "ok" {
-                    format!("ok, {} retries", seen.sleeps.len())
+                    "ok".to_owned()
                 } else {
                     format!("`{}`", seen.outcome)
                 },
                 seen.attempts,
                 secs(&seen.sleeps)
             );
-            if seen.outcome != expected.outcome
-                || seen.attempts != expected.attempts
-                || seen.sleeps != expected.sleeps
-            {
+            let primary = seen.outcome == expected.outcome
+                && seen.attempts == expected.attempts
+                && seen.sleeps == expected.sleeps;
+            let alternative = expected.or.as_ref().is_some_and(|(o, a, w)| {
+                seen.outcome == *o && seen.attempts == *a && seen.sleeps == *w
+            });
+            if alternative && !primary {
+                println!("{} × {}: {TLS13_RACE}", family.name(), fault.name());
+            }
+            if !primary && !alternative {
                 failures.push(format!(
                     "{} × {}: expected {} in {} attempts waiting {:?}, saw {} in {} attempts waiting {:?}",
                     family.name(),
@@ -807,7 +835,7 @@ async fn fault_matrix() {
         }
     }
     let summary = format!(
-        "# Fault matrix\n\n{rows} rows; attempts = requests of the faulted leg in the emulator's log; virtual wait = `ManualClock::sleeps()`.\n\n{table}\n## Pairs not covered\n\n| family | fault | why |\n|---|---|---|\n{skipped}"
+        "# Fault matrix\n\n{rows} rows. outcome: `ok` (a token) or the class of the `entra_core::Error`; attempts: requests of the faulted leg in the emulator's request log (a rejected TLS handshake never reaches it); virtual wait: the sum of `ManualClock::sleeps()` with each wait in parentheses.\n\n{table}\n## Pairs not covered\n\n| family | fault | why |\n|---|---|---|\n{skipped}"
     );
     println!("{summary}");
     // `cargo xtask fault-matrix` names the file (it knows the target directory).
