@@ -425,6 +425,8 @@ struct Ctx {
     shown: String,
     /// The emulator's request log of every row (`Debug`).
     request_log: String,
+    /// Arc key files read (their content is among the secrets).
+    arc_keys: usize,
 }
 
 async fn setup() -> Ctx {
@@ -472,6 +474,7 @@ async fn setup() -> Ctx {
         secrets,
         shown: String::new(),
         request_log: String::new(),
+        arc_keys: 0,
     }
 }
 
@@ -721,7 +724,9 @@ async fn run_row(ctx: &mut Ctx, family: Family, fault: FaultKind, times: u32) ->
                 .await
                 .map(|t| t.token().expose().to_owned());
             if family == Family::Arc {
-                ctx.secrets.extend(arc_key_files(emulator));
+                let keys = arc_key_files(emulator);
+                ctx.arc_keys += keys.len();
+                ctx.secrets.extend(keys);
             }
             result
         }
@@ -857,6 +862,7 @@ async fn fault_matrix() {
     );
     let request_log = ctx.request_log.clone();
     assert!(ctx.secrets.len() > 20, "tokens were collected");
+    assert!(ctx.arc_keys > 0, "the Arc key files were read");
     for secret in &ctx.secrets {
         let short: String = secret.chars().take(12).collect();
         for (name, text) in [
