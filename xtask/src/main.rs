@@ -48,6 +48,9 @@ COMMANDS:
     fault-matrix            run the fault-matrix test (every endpoint family against every injected
                             fault, in virtual time) with --nocapture; prints the summary table and
                             writes it to target/fault-matrix.md
+    demo [--verbose]        the project's main job: `cargo run --release -p entra-cli -- demo`
+                            (an in-process emulator, every kind of token, a table; exit 0 only
+                            if every step worked)
     interop                 Microsoft's own clients against the emulator: creates a Python virtual
                             environment in target/interop, installs msal and azure-identity,
                             starts the emulator binary and acquires client-secret and
@@ -87,6 +90,9 @@ fn dispatch(args: &[String]) -> Result<()> {
         "test" => ci::test(rest),
         "fuzz" => fuzz::run(rest),
         "bench" => bench::run(rest),
+        "demo" => run(cargo()
+            .args(["run", "--release", "-p", "entra-cli", "--", "demo"])
+            .args(rest)),
         "interop" => interop::run_interop(rest),
         "fault-matrix" => fault_matrix::run_fault_matrix(rest),
         "tidy" => {
