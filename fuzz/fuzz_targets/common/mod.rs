@@ -30,7 +30,12 @@ pub struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
+    /// `None` when the input is too short, or holds the marker itself (a header that quotes
+    /// the marker legitimately, such as a content type, is not a leak).
     pub fn new(data: &'a [u8]) -> Option<Self> {
+        if String::from_utf8_lossy(data).contains(MARKER) {
+            return None;
+        }
         let (&[hi, lo, content_type, n], rest) = data.split_first_chunk::<4>()?;
         let n = usize::from(n).min(rest.len());
         let (header, body) = rest.split_at(n);
