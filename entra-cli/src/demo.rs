@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use entra_agent::{AgentSessionId, AgentUser, Blueprint, BlueprintCredential};
 use entra_core::{
-    AccessToken, AuthorityHost, ClientCertificate, ClientCredential, HttpTransport, MapEnv,
-    ReqwestTransport, Secret, TokenClient, TokenRequest, TokenSource,
+    AccessToken, Acquired, AuthorityHost, ClientCertificate, ClientCredential, Grant,
+    HttpTransport, MapEnv, ReqwestTransport, Secret, TokenClient, TokenRequest, TokenSource,
 };
 use entra_emulator::{AppRegistration, Emulator, ManagedIdentity, UserAccount};
 use entra_mi::{ManagedIdentityCredential, ManagedIdentityId};
@@ -42,11 +42,22 @@ struct Row {
     requests: usize,
 }
 
-/// What each step returns: the token, where it came from, and the audience to verify.
+/// What each step returns: the token, where it came from (`None` for managed identity, which
+/// does not say: the request count tells), and the audience to verify.
 struct Outcome {
     token: AccessToken,
-    source: TokenSource,
+    source: Option<TokenSource>,
     audience: &'static str,
+}
+
+impl Outcome {
+    fn acquired(acquired: Acquired<AccessToken>, audience: &'static str) -> Self {
+        Self {
+            token: acquired.value,
+            source: Some(acquired.source),
+            audience,
+        }
+    }
 }
 
 type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Outcome, String>> + Send + 'a>>;
@@ -178,33 +189,11 @@ impl Demo {
         match n {
             0 => (
                 "client secret",
-                Box::pin(async move {
-                    let r = self
-                        .secret_client
-                        .exchange(&scope(GRAPH), &entra_core::Grant::client_credentials())
-                        .await
-                        .map_err(fail("client secret"))?;
-                    Ok(Outcome {
-                        token: r.value,
-                        source: r.source,
-                        audience: GRAPH,
-                    })
-                }),
+                Box::pin(app_token(&self.secret_client, "client secret")),
             ),
             1 => (
                 "certificate",
-                Box::pin(async move {
-                    let r = self
-                        .cert_client
-                        .exchange(&scope(GRAPH), &entra_core::Grant::client_credentials())
-                        .await
-                        .map_err(fail("certificate"))?;
-                    Ok(Outcome {
-                        token: r.value,
-                        source: r.source,
-                        audience: GRAPH,
-                    })
-                }),
+                Box::pin(app_token(&self.cert_client, "certificate")),
             ),
             2 => (
                 "managed identity (IMDSv1)",
@@ -217,7 +206,7 @@ impl Demo {
                         .map_err(fail("IMDS"))?;
                     Ok(Outcome {
                         token,
-                        source: TokenSource::Fetched,
+                        source: None,
                         audience: ARM,
                     })
                 }),
@@ -242,7 +231,7 @@ impl Demo {
                     }
                     Ok(Outcome {
                         token,
-                        source: TokenSource::Fetched,
+                        source: None,
                         audience: VAULT,
                     })
                 }),
@@ -261,11 +250,7 @@ impl Demo {
                     let claims = claims(&self.emulator, r.value.token().expose(), GRAPH)?;
                     expect(&claims, "xms_par_app_azp", BLUEPRINT)?;
                     expect(&claims, "appid", AGENT_1)?;
-                    Ok(Outcome {
-                        token: r.value,
-                        source: r.source,
-                        audience: GRAPH,
-                    })
+                    Ok(Outcome::acquired(r, GRAPH))
                 }),
             ),
             5 => (
@@ -285,11 +270,7 @@ impl Demo {
                     let claims = claims(&self.emulator, r.value.token().expose(), GRAPH)?;
                     expect(&claims, "idtyp", "user")?;
                     expect(&claims, "oid", AGENT_USER)?;
-                    Ok(Outcome {
-                        token: r.value,
-                        source: r.source,
-                        audience: GRAPH,
-                    })
+                    Ok(Outcome::acquired(r, GRAPH))
                 }),
             ),
             6 => (
@@ -317,29 +298,17 @@ impl Demo {
                     {
                         return Err("a session token was served outside its session".to_owned());
                     }
-                    Ok(Outcome {
-                        token: r.value,
-                        source: r.source,
-                        audience: ARM,
-                    })
+                    Ok(Outcome::acquired(r, ARM))
                 }),
             ),
             _ => (
                 "cache hit (client secret again)",
                 Box::pin(async move {
-                    let r = self
-                        .secret_client
-                        .exchange(&scope(GRAPH), &entra_core::Grant::client_credentials())
-                        .await
-                        .map_err(fail("cache hit"))?;
-                    if r.source != TokenSource::Cache {
+                    let outcome = app_token(&self.secret_client, "cache hit").await?;
+                    if outcome.source != Some(TokenSource::Cache) {
                         return Err("the second request was not answered from the cache".to_owned());
                     }
-                    Ok(Outcome {
-                        token: r.value,
-                        source: r.source,
-                        audience: GRAPH,
-                    })
+                    Ok(outcome)
                 }),
             ),
         }
@@ -347,6 +316,15 @@ impl Demo {
 }
 
 const STEPS: usize = 8;
+
+/// An application's client-credentials token for Microsoft Graph.
+async fn app_token(client: &TokenClient, what: &'static str) -> Result<Outcome, String> {
+    let acquired = client
+        .exchange(&scope(GRAPH), &Grant::client_credentials())
+        .await
+        .map_err(fail(what))?;
+    Ok(Outcome::acquired(acquired, GRAPH))
+}
 
 fn scope(resource: &str) -> TokenRequest {
     TokenRequest::new([format!("{resource}/.default")])
@@ -407,9 +385,9 @@ pub(crate) async fn run(verbose: bool) -> Result<(), CliError> {
                     .expires_on()
                     .duration_since(now())
                     .unwrap_or(Duration::ZERO);
-                let cache = match outcome.source {
-                    TokenSource::Cache => "hit",
-                    TokenSource::Shared => "shared",
+                let cache = match (outcome.source, requests) {
+                    (Some(TokenSource::Cache), _) | (None, 0) => "hit",
+                    (Some(TokenSource::Shared), _) => "shared",
                     _ => "miss",
                 };
                 writeln!(

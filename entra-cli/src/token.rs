@@ -146,13 +146,20 @@ struct Built {
     tenant: Option<String>,
 }
 
-fn transport(args: &TokenArgs) -> Result<Option<Arc<dyn HttpTransport>>, CliError> {
+/// The PEM of `--ca-file`, if given.
+fn extra_roots(args: &TokenArgs) -> Result<Option<Vec<u8>>, CliError> {
     let Some(path) = &args.ca_file else {
         return Ok(None);
     };
-    let pem = std::fs::read(path).map_err(|e| {
-        CliError::usage(format!("could not read --ca-file {}: {e}", path.display()))
-    })?;
+    std::fs::read(path)
+        .map(Some)
+        .map_err(|e| CliError::usage(format!("could not read --ca-file {}: {e}", path.display())))
+}
+
+fn transport(args: &TokenArgs) -> Result<Option<Arc<dyn HttpTransport>>, CliError> {
+    let Some(pem) = extra_roots(args)? else {
+        return Ok(None);
+    };
     let transport = ReqwestTransport::builder()
         .add_root_certificates_pem(&pem)?
         .build()?;
@@ -190,10 +197,7 @@ fn managed_identity(
         .identity(managed_identity_id(args)?)
         .env(env.clone())
         .mtls_proof_of_possession(args.mtls_pop);
-    if let Some(path) = &args.ca_file {
-        let pem = std::fs::read(path).map_err(|e| {
-            CliError::usage(format!("could not read --ca-file {}: {e}", path.display()))
-        })?;
+    if let Some(pem) = extra_roots(args)? {
         builder = builder.mtls_extra_root_certificates_pem(pem);
     }
     Ok(builder.build()?)

@@ -71,10 +71,7 @@ pub(crate) fn parse_success(
     now: SystemTime,
     expected: &TokenType,
 ) -> Result<Fresh<AccessToken>, Error> {
-    parse_success_token(response, endpoint, now, expected).map(|token| {
-        let (expires_on, refresh_on) = (token.expires_on(), token.refresh_on());
-        Fresh::new(token, expires_on).with_refresh_on(refresh_on)
-    })
+    parse_success_token(response, endpoint, now, expected).map(AccessToken::into_fresh)
 }
 
 /// The token itself, with its expiry and refresh times.

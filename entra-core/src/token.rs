@@ -62,6 +62,12 @@ impl AccessToken {
             _ => "Bearer",
         }
     }
+
+    /// This token as a cache entry: cached until `expires_on`, refreshed from `refresh_on`.
+    pub fn into_fresh(self) -> entra_cache::Fresh<AccessToken> {
+        let (expires_on, refresh_on) = (self.expires_on, self.refresh_on);
+        entra_cache::Fresh::new(self, expires_on).with_refresh_on(refresh_on)
+    }
 }
 
 impl fmt::Debug for AccessToken {

@@ -192,18 +192,7 @@ async fn add_application(
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Response {
-    let app: AppRegistration = match parse(&body) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let client_id = app.client_id.clone();
-    match shared.add_application(&tenant, app) {
-        Ok(object_id) => ok(
-            StatusCode::CREATED,
-            &json!({ "client_id": client_id, "object_id": object_id }),
-        ),
-        Err(e) => refused(&e),
-    }
+    register_app(&shared, &tenant, &body, Shared::add_application)
 }
 
 async fn add_agent_blueprint(
@@ -211,12 +200,22 @@ async fn add_agent_blueprint(
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Response {
-    let app: AppRegistration = match parse(&body) {
+    register_app(&shared, &tenant, &body, Shared::add_agent_blueprint)
+}
+
+/// Registers the application in `body` with `add` (a plain application or a blueprint).
+fn register_app(
+    shared: &Shared,
+    tenant: &str,
+    body: &[u8],
+    add: fn(&Shared, &str, AppRegistration) -> Result<String, EmulatorError>,
+) -> Response {
+    let app: AppRegistration = match parse(body) {
         Ok(a) => a,
         Err(r) => return *r,
     };
     let client_id = app.client_id.clone();
-    match shared.add_agent_blueprint(&tenant, app) {
+    match add(shared, tenant, app) {
         Ok(object_id) => ok(
             StatusCode::CREATED,
             &json!({ "client_id": client_id, "object_id": object_id }),

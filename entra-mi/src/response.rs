@@ -15,10 +15,7 @@ pub(crate) fn parse(
     endpoint: &str,
     now: SystemTime,
 ) -> Result<Fresh<AccessToken>, Error> {
-    parse_token(response, endpoint, now).map(|token| {
-        let (expires_on, refresh_on) = (token.expires_on(), token.refresh_on());
-        Fresh::new(token, expires_on).with_refresh_on(refresh_on)
-    })
+    parse_token(response, endpoint, now).map(AccessToken::into_fresh)
 }
 
 /// The token itself, with its expiry and refresh times.
